@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** A duration setting: milliseconds or text such as `30s`, `14d`. */
+const duration = (fallback: string) =>
+  z
+    .union([z.number(), z.string()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms < 0) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 30s, 5m, 2h, 14d)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const port = z.coerce.number().int().min(0).max(65535);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on', 'off', 'yes', 'no'])]).transform((v) =>
+  typeof v === 'boolean' ? v : ['true', '1', 'on', 'yes'].includes(v),
+);
+
+export const ConfigSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./data'),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        pretty: bool.optional(),
+      })
+      .prefault({}),
+    http: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: port.default(8080),
+      })
+      .prefault({}),
+    /** Bootstrap admin bearer token; unset → generated once and kept in `<dataDir>/admin-token`. */
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    mqtt: z
+      .object({
+        /** External broker; unset → the embedded broker. */
+        url: z
+          .string()
+          .regex(/^(mqtts?|wss?):\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://')
+          .optional(),
+        /** Embedded broker's port; when not set explicitly and 1883 is taken, a free port is used. */
+        port: port.optional(),
+        host: z.string().default('127.0.0.1'),
+        username: z.string().optional(),
+        password: z.string().optional(),
+        clientId: z.string().min(1).max(64).default('guardian-collector'),
+        topicPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('guardian'),
+      })
+      .prefault({}),
+    /** Telemetry store; InfluxDB is configured by `influx.url`, otherwise SQLite under dataDir. */
+    influx: z
+      .object({
+        url: z.url().optional(),
+        token: z.string().optional(),
+        org: z.string().optional(),
+        bucket: z.string().optional(),
+      })
+      .prefault({}),
+    database: z
+      .object({
+        /** `postgres://…`; unset → SQLite file under dataDir. */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+      })
+      .prefault({}),
+    /** Fleet file (YAML) of sites and devices registered at start. */
+    fleetFile: z.string().optional(),
+    /** Accept telemetry from unregistered devices and register them. Default: on in the demo. */
+    autoRegister: bool.optional(),
+    simulate: z
+      .object({
+        /** Run the simulated fleet inside `guardian start`. Default: on unless mqtt.url is set. */
+        enabled: bool.optional(),
+        seed: z.coerce.number().int().default(42),
+        backfill: duration('14d'),
+        interval: duration('5s'),
+        backfillTick: duration('1m'),
+      })
+      .prefault({}),
+    collector: z
+      .object({
+        maxPayloadBytes: z.coerce.number().int().positive().default(512 * 1024),
+        maxMetricsPerSample: z.coerce.number().int().positive().default(64),
+        maxSamplesPerMessage: z.coerce.number().int().positive().default(5_000),
+        /** Samples dated further ahead than this are rejected (device clock skew). */
+        futureTolerance: duration('5m'),
+        /** Unknown metric names: `reject` them as dead letters, or `store` them flagged. */
+        unknownMetrics: z.enum(['reject', 'store']).default('reject'),
+        batchSize: z.coerce.number().int().positive().default(5_000),
+        flushInterval: duration('250ms'),
+        /** Samples held in memory waiting for the store before the collector stops reading. */
+        maxBufferedSamples: z.coerce.number().int().positive().default(200_000),
+        /** Bytes of a rejected payload kept with its dead letter. */
+        deadLetterPayloadBytes: z.coerce.number().int().positive().default(4_096),
+        /** Dead letters kept for inspection; older ones are pruned. */
+        deadLetterLimit: z.coerce.number().int().positive().default(10_000),
+      })
+      .prefault({}),
+    retention: z
+      .object({
+        raw: duration('30d'),
+        rollup: duration('730d'),
+        interval: duration('1h'),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+export type GuardianConfig = z.output<typeof ConfigSchema>;
+export type GuardianConfigInput = z.input<typeof ConfigSchema>;
