@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { MODALITIES } from '../catalogue/metrics.js';
+
+/** Ids travel in MQTT topics and URLs: keep them to a safe alphabet. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const IdSchema = z.string().regex(ID_PATTERN, 'letters, digits, "_", "." or "-", at most 64, not starting with a symbol');
+
+export const LocationSchema = z.object({
+  department: z.string().min(1).max(100),
+  floor: z.string().max(20).optional(),
+  room: z.string().max(50).optional(),
+});
+
+export const SiteSchema = z.object({
+  id: IdSchema,
+  name: z.string().min(1).max(200),
+  nameEn: z.string().max(200).optional(),
+  timezone: z.string().default('Asia/Shanghai'),
+});
+export type Site = z.infer<typeof SiteSchema>;
+
+/** A scanner as registered: from the fleet file, `POST /api/devices` or auto-registration. */
+export const DeviceSchema = z.object({
+  id: IdSchema,
+  site: IdSchema,
+  modality: z.enum(MODALITIES),
+  vendor: z.string().min(1).max(100),
+  model: z.string().min(1).max(100),
+  serial: z.string().max(100).optional(),
+  installDate: z.iso.date().optional(),
+  name: z.string().max(200).optional(),
+  location: LocationSchema.optional(),
+});
+export type Device = z.infer<typeof DeviceSchema>;
+export type DeviceInput = z.input<typeof DeviceSchema>;
+
+/** A discrete event a device reported on its event topic (error code, tube arc, quench). */
+export interface DeviceEvent {
+  readonly deviceId: string;
+  readonly ts: number;
+  readonly code: string;
+  readonly message?: string;
+  readonly data?: Record<string, unknown>;
+}

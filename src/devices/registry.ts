@@ -1,0 +1,186 @@
+import type { z } from 'zod';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, DevicesTable } from '../storage/sql/schema.js';
+import type { Modality } from '../catalogue/metrics.js';
+import { DeviceSchema, SiteSchema, type Device, type DeviceInput, type Site } from './device.js';
+
+export type RegistrationSource = 'fleet' | 'api' | 'auto';
+export type DeviceState = 'online' | 'offline' | 'scanning' | 'standby' | 'service';
+
+/** A registered device with what ingest has learned about it. */
+export interface RegisteredDevice extends Device {
+  readonly source: RegistrationSource;
+  readonly status?: { readonly state: DeviceState; readonly ts: number };
+  readonly lastSeen?: number;
+  /** Metric names outside the modality's catalogue that were stored, flagged. */
+  readonly unknownMetrics: readonly string[];
+}
+
+export class DeviceConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceConflictError';
+  }
+}
+
+function toRegistered(row: Selectable<DevicesTable>): RegisteredDevice {
+  const location =
+    row.department !== null
+      ? { department: row.department, ...(row.floor !== null && { floor: row.floor }), ...(row.room !== null && { room: row.room }) }
+      : undefined;
+  return {
+    id: row.id,
+    site: row.site,
+    modality: row.modality as Modality,
+    vendor: row.vendor,
+    model: row.model,
+    ...(row.serial !== null && { serial: row.serial }),
+    ...(row.install_date !== null && { installDate: row.install_date }),
+    ...(row.name !== null && { name: row.name }),
+    ...(location && { location }),
+    source: row.source as RegistrationSource,
+    ...(row.status !== null && row.status_ts !== null && { status: { state: row.status as DeviceState, ts: Number(row.status_ts) } }),
+    ...(row.last_seen_ts !== null && { lastSeen: Number(row.last_seen_ts) }),
+    unknownMetrics: row.unknown_metrics ? (JSON.parse(row.unknown_metrics) as string[]) : [],
+  };
+}
+
+/**
+ * The device registry: sites and devices in the SQL database, mirrored in memory because the
+ * collector looks a device up for every message. Last-seen times are kept in memory and written
+ * back in bulk by `flush()` rather than once per message.
+ */
+export class DeviceRegistry {
+  private readonly devices = new Map<string, RegisteredDevice>();
+  private readonly sites = new Map<string, Site>();
+  private readonly dirtyLastSeen = new Map<string, number>();
+
+  private constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(db: Kysely<Database>, now: () => number = Date.now): Promise<DeviceRegistry> {
+    const registry = new DeviceRegistry(db, now);
+    for (const row of await db.selectFrom('sites').selectAll().execute()) {
+      registry.sites.set(row.id, { id: row.id, name: row.name, timezone: row.timezone, ...(row.name_en !== null && { nameEn: row.name_en }) });
+    }
+    for (const row of await db.selectFrom('devices').selectAll().execute()) registry.devices.set(row.id, toRegistered(row));
+    return registry;
+  }
+
+  get(id: string): RegisteredDevice | undefined {
+    return this.devices.get(id);
+  }
+
+  list(filter: { site?: string; modality?: Modality } = {}): RegisteredDevice[] {
+    return [...this.devices.values()]
+      .filter((d) => (!filter.site || d.site === filter.site) && (!filter.modality || d.modality === filter.modality))
+      .sort((a, b) => a.site.localeCompare(b.site) || a.id.localeCompare(b.id));
+  }
+
+  getSite(id: string): Site | undefined {
+    return this.sites.get(id);
+  }
+
+  listSites(): Site[] {
+    return [...this.sites.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Creates or updates a site. */
+  async upsertSite(input: z.input<typeof SiteSchema>): Promise<Site> {
+    const site = SiteSchema.parse(input);
+    const row = { id: site.id, name: site.name, name_en: site.nameEn ?? null, timezone: site.timezone };
+    await this.db
+      .insertInto('sites')
+      .values({ ...row, created_at: this.now() })
+      .onConflict((oc) => oc.column('id').doUpdateSet(row))
+      .execute();
+    this.sites.set(site.id, site);
+    return site;
+  }
+
+  /**
+   * Registers a device, or updates its description when it exists. A site that is not known yet
+   * is created with its id as its name. Moving a device to another site is refused: its history
+   * and topics belong to the site it reported from.
+   */
+  async upsert(input: DeviceInput, source: RegistrationSource): Promise<RegisteredDevice> {
+    const device = DeviceSchema.parse(input);
+    const existing = this.devices.get(device.id);
+    if (existing && existing.site !== device.site) {
+      throw new DeviceConflictError(`device ${device.id} is registered at site ${existing.site}, not ${device.site}`);
+    }
+    if (!this.sites.has(device.site)) await this.upsertSite({ id: device.site, name: device.site });
+    const now = this.now();
+    const row = {
+      site: device.site,
+      modality: device.modality,
+      vendor: device.vendor,
+      model: device.model,
+      serial: device.serial ?? null,
+      install_date: device.installDate ?? null,
+      name: device.name ?? null,
+      department: device.location?.department ?? null,
+      floor: device.location?.floor ?? null,
+      room: device.location?.room ?? null,
+      updated_at: now,
+    };
+    // A device that reported first and is described later keeps "auto" only until a person or
+    // the fleet file describes it.
+    const keptSource = existing && source === 'auto' ? existing.source : source;
+    await this.db
+      .insertInto('devices')
+      .values({ id: device.id, ...row, source: keptSource, created_at: now, status: null, status_ts: null, last_seen_ts: null, unknown_metrics: null })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ ...row, source: keptSource }))
+      .execute();
+    const registered: RegisteredDevice = {
+      ...device,
+      source: keptSource,
+      unknownMetrics: existing?.unknownMetrics ?? [],
+      ...(existing?.status && { status: existing.status }),
+      ...(existing?.lastSeen !== undefined && { lastSeen: existing.lastSeen }),
+    };
+    this.devices.set(device.id, registered);
+    return registered;
+  }
+
+  /** Records a device's reported state (retained status topic, last will). Older reports are ignored. */
+  async recordStatus(id: string, state: DeviceState, ts: number): Promise<boolean> {
+    const device = this.devices.get(id);
+    if (!device) return false;
+    if (device.status && device.status.ts > ts) return false;
+    await this.db.updateTable('devices').set({ status: state, status_ts: ts }).where('id', '=', id).execute();
+    this.devices.set(id, { ...device, status: { state, ts } });
+    return true;
+  }
+
+  /** Notes that data from the device arrived, dated `ts`. Written back by `flush()`. */
+  touch(id: string, ts: number): void {
+    const device = this.devices.get(id);
+    if (!device || (device.lastSeen !== undefined && device.lastSeen >= ts)) return;
+    this.devices.set(id, { ...device, lastSeen: ts });
+    this.dirtyLastSeen.set(id, ts);
+  }
+
+  /** Flags metric names outside the catalogue that were stored for the device. */
+  async flagUnknownMetrics(id: string, names: readonly string[]): Promise<void> {
+    const device = this.devices.get(id);
+    if (!device) return;
+    const added = names.filter((n) => !device.unknownMetrics.includes(n));
+    if (added.length === 0) return;
+    const unknownMetrics = [...device.unknownMetrics, ...added].sort();
+    this.devices.set(id, { ...device, unknownMetrics });
+    await this.db.updateTable('devices').set({ unknown_metrics: JSON.stringify(unknownMetrics) }).where('id', '=', id).execute();
+  }
+
+  /** Writes pending last-seen times. */
+  async flush(): Promise<void> {
+    if (this.dirtyLastSeen.size === 0) return;
+    const pending = [...this.dirtyLastSeen];
+    this.dirtyLastSeen.clear();
+    await this.db.transaction().execute(async (trx) => {
+      for (const [id, ts] of pending) await trx.updateTable('devices').set({ last_seen_ts: ts }).where('id', '=', id).execute();
+    });
+  }
+}

@@ -1,0 +1,98 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+/** A message, or part of one, that ingest refused — kept so someone can see what to fix. */
+export interface DeadLetter {
+  readonly receivedAt: number;
+  readonly reason: string;
+  readonly detail: string;
+  readonly topic: string;
+  readonly site?: string;
+  readonly deviceId?: string;
+  /** The payload as text, truncated to the configured limit. */
+  readonly payload: string;
+  /** Size of the whole payload as received. */
+  readonly payloadBytes: number;
+}
+
+export interface StoredDeadLetter extends DeadLetter {
+  readonly id: number;
+}
+
+export interface DeadLetterFilter {
+  readonly reason?: string;
+  readonly deviceId?: string;
+  readonly site?: string;
+  readonly from?: number;
+  readonly to?: number;
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+export class DeadLetterRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(letters: readonly DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const rows = letters.map((l) => ({
+      received_at: l.receivedAt,
+      reason: l.reason,
+      detail: l.detail,
+      topic: l.topic,
+      site: l.site ?? null,
+      device_id: l.deviceId ?? null,
+      payload: l.payload,
+      payload_bytes: l.payloadBytes,
+    }));
+    // Bounded statements: SQLite caps bound parameters per statement.
+    for (let i = 0; i < rows.length; i += 500) await this.db.insertInto('dead_letters').values(rows.slice(i, i + 500)).execute();
+  }
+
+  async list(filter: DeadLetterFilter = {}): Promise<{ items: StoredDeadLetter[]; total: number }> {
+    let query = this.db.selectFrom('dead_letters');
+    if (filter.reason) query = query.where('reason', '=', filter.reason);
+    if (filter.deviceId) query = query.where('device_id', '=', filter.deviceId);
+    if (filter.site) query = query.where('site', '=', filter.site);
+    if (filter.from !== undefined) query = query.where('received_at', '>=', filter.from);
+    if (filter.to !== undefined) query = query.where('received_at', '<', filter.to);
+    const totalRow = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await query
+      .selectAll()
+      .orderBy('id', 'desc')
+      .limit(filter.limit ?? 100)
+      .offset(filter.offset ?? 0)
+      .execute();
+    return {
+      total: Number(totalRow?.n ?? 0),
+      items: rows.map((r) => ({
+        id: Number(r.id),
+        receivedAt: Number(r.received_at),
+        reason: r.reason,
+        detail: r.detail,
+        topic: r.topic,
+        ...(r.site !== null && { site: r.site }),
+        ...(r.device_id !== null && { deviceId: r.device_id }),
+        payload: r.payload,
+        payloadBytes: r.payload_bytes,
+      })),
+    };
+  }
+
+  /** Number kept per reason, for the API summary. */
+  async countByReason(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('dead_letters')
+      .select(['reason', (eb) => eb.fn.countAll<number | string>().as('n')])
+      .groupBy('reason')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)]));
+  }
+
+  /** Keeps the newest `keep` dead letters; returns how many were removed. */
+  async prune(keep: number): Promise<number> {
+    const boundary = await this.db.selectFrom('dead_letters').select('id').orderBy('id', 'desc').offset(keep).limit(1).executeTakeFirst();
+    if (!boundary) return 0;
+    const result = await this.db.deleteFrom('dead_letters').where('id', '<=', boundary.id).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

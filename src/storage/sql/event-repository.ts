@@ -1,0 +1,55 @@
+import type { Kysely } from 'kysely';
+import type { DeviceEvent } from '../../devices/device.js';
+import type { Database } from './schema.js';
+
+export interface StoredDeviceEvent extends DeviceEvent {
+  readonly id: number;
+  readonly receivedAt: number;
+}
+
+/** Discrete device events (error codes, arcs, quench) from the event topic. */
+export class DeviceEventRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Stores events; a redelivered (device, ts, code) is stored once. */
+  async insert(events: readonly DeviceEvent[], receivedAt: number): Promise<void> {
+    if (events.length === 0) return;
+    const rows = events.map((e) => ({
+      device_id: e.deviceId,
+      ts: e.ts,
+      code: e.code,
+      message: e.message ?? null,
+      data: e.data ? JSON.stringify(e.data) : null,
+      received_at: receivedAt,
+    }));
+    for (let i = 0; i < rows.length; i += 500) {
+      await this.db
+        .insertInto('device_events')
+        .values(rows.slice(i, i + 500))
+        .onConflict((oc) => oc.columns(['device_id', 'ts', 'code']).doNothing())
+        .execute();
+    }
+  }
+
+  async list(filter: { deviceId?: string; code?: string; from?: number; to?: number; limit?: number }): Promise<{ items: StoredDeviceEvent[]; total: number }> {
+    let query = this.db.selectFrom('device_events');
+    if (filter.deviceId) query = query.where('device_id', '=', filter.deviceId);
+    if (filter.code) query = query.where('code', '=', filter.code);
+    if (filter.from !== undefined) query = query.where('ts', '>=', filter.from);
+    if (filter.to !== undefined) query = query.where('ts', '<', filter.to);
+    const totalRow = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await query.selectAll().orderBy('ts', 'desc').limit(filter.limit ?? 100).execute();
+    return {
+      total: Number(totalRow?.n ?? 0),
+      items: rows.map((r) => ({
+        id: Number(r.id),
+        deviceId: r.device_id,
+        ts: Number(r.ts),
+        code: r.code,
+        receivedAt: Number(r.received_at),
+        ...(r.message !== null && { message: r.message }),
+        ...(r.data !== null && { data: JSON.parse(r.data) as Record<string, unknown> }),
+      })),
+    };
+  }
+}

@@ -1,0 +1,64 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Times are epoch milliseconds (BIGINT on PostgreSQL) so both engines compare them alike. */
+type Millis = ColumnType<number, number, number>;
+
+export interface SitesTable {
+  id: string;
+  name: string;
+  name_en: string | null;
+  timezone: string;
+  created_at: Millis;
+}
+
+export interface DevicesTable {
+  id: string;
+  site: string;
+  modality: string;
+  vendor: string;
+  model: string;
+  serial: string | null;
+  install_date: string | null;
+  name: string | null;
+  department: string | null;
+  floor: string | null;
+  room: string | null;
+  /** How the device was registered: fleet | api | auto. */
+  source: string;
+  created_at: Millis;
+  updated_at: Millis;
+  status: string | null;
+  status_ts: Millis | null;
+  last_seen_ts: Millis | null;
+  /** JSON array of metric names outside the modality's catalogue that were stored flagged. */
+  unknown_metrics: string | null;
+}
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  received_at: Millis;
+  reason: string;
+  detail: string;
+  topic: string;
+  site: string | null;
+  device_id: string | null;
+  payload: string;
+  payload_bytes: number;
+}
+
+export interface DeviceEventsTable {
+  id: Generated<number>;
+  device_id: string;
+  ts: Millis;
+  code: string;
+  message: string | null;
+  data: string | null;
+  received_at: Millis;
+}
+
+export interface Database {
+  sites: SitesTable;
+  devices: DevicesTable;
+  dead_letters: DeadLettersTable;
+  device_events: DeviceEventsTable;
+}
