@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { METRIC_NAME_MAX_LENGTH, METRIC_NAME_PATTERN, metricDefinition, type Modality } from '../src/catalogue/metrics.js';
+import type { Sample } from '../src/storage/telemetry-store.js';
+import type { DeviceState } from '../src/devices/registry.js';
+import type { DeviceEvent } from '../src/devices/device.js';
+import type { Rejection, RejectReason } from './reasons.js';
+import { parseTimestamp } from './timestamp.js';
+
+export interface DecodeLimits {
+  readonly maxPayloadBytes: number;
+  readonly maxSamplesPerMessage: number;
+  readonly maxMetricsPerSample: number;
+  readonly futureToleranceMs: number;
+  /** Samples older than this (ms before now) are rejected. */
+  readonly maxAgeMs: number;
+  readonly unknownMetrics: 'reject' | 'store';
+}
+
+type JsonObject = Record<string, unknown>;
+
+export type ReadResult = { ok: true; body: JsonObject } | { ok: false; rejection: Rejection };
+
+const reject = (reason: RejectReason, detail: string, count = 1): Rejection => ({ reason, detail, count });
+
+/** Size, UTF-8 JSON and object checks shared by every message kind. */
+export function readJsonObject(payload: Uint8Array, maxBytes: number): ReadResult {
+  if (payload.byteLength > maxBytes) {
+    return { ok: false, rejection: reject('payload_too_large', `payload is ${payload.byteLength} bytes, the limit is ${maxBytes}`) };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch (error) {
+    return { ok: false, rejection: reject('invalid_json', (error as Error).message.slice(0, 200)) };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    const kind = body === null ? 'null' : Array.isArray(body) ? 'an array' : typeof body;
+    return { ok: false, rejection: reject('not_an_object', `payload is ${kind}, expected an object`) };
+  }
+  return { ok: true, body: body as JsonObject };
+}
+
+const SampleShape = z.object({
+  ts: z.unknown().optional(),
+  seq: z.number().int().nonnegative().optional(),
+  metrics: z.record(z.string(), z.unknown(), { error: 'metrics must be an object of name → number' }),
+});
+
+const BatchShape = z.object({
+  deviceId: z.string().optional(),
+  samples: z.array(z.unknown(), { error: 'samples must be an array' }),
+});
+
+const SingleShape = SampleShape.extend({ deviceId: z.string().optional() });
+
+function describeZod(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+export interface TelemetryDecoded {
+  readonly samples: Sample[];
+  readonly rejections: Rejection[];
+  /** Names outside the catalogue that were kept (unknownMetrics = store). */
+  readonly flaggedMetrics: string[];
+  /** Number of samples (ts + metrics groups) the message carried. */
+  readonly sampleCount: number;
+}
+
+/** Collects rejections by reason so one message yields one dead letter per reason. */
+class RejectionTally {
+  private readonly byReason = new Map<RejectReason, { details: string[]; count: number }>();
+
+  add(reason: RejectReason, detail: string): void {
+    const entry = this.byReason.get(reason) ?? { details: [], count: 0 };
+    entry.count += 1;
+    if (entry.details.length < 5) entry.details.push(detail);
+    this.byReason.set(reason, entry);
+  }
+
+  list(): Rejection[] {
+    return [...this.byReason].map(([reason, { details, count }]) =>
+      reject(reason, count > details.length ? `${details.join('; ')} (and ${count - details.length} more)` : details.join('; '), count),
+    );
+  }
+}
+
+/** Metric names of a telemetry body, for guessing an unregistered device's modality. */
+export function metricNamesOf(body: JsonObject): string[] {
+  const names = new Set<string>();
+  const add = (s: unknown) => {
+    const metrics = (s as { metrics?: unknown } | null)?.metrics;
+    if (metrics && typeof metrics === 'object') for (const k of Object.keys(metrics)) names.add(k);
+  };
+  if (Array.isArray(body.samples)) body.samples.slice(0, 10).forEach(add);
+  else add(body);
+  return [...names];
+}
+
+/**
+ * Validates a telemetry body (single sample or `samples` backlog) for a device of `modality`
+ * and turns it into samples. Good samples and metrics are kept even when neighbours are bad.
+ */
+export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Modality, now: number, limits: DecodeLimits): TelemetryDecoded {
+  const tally = new RejectionTally();
+  const samples: Sample[] = [];
+  const flagged = new Set<string>();
+  const isBatch = 'samples' in body;
+
+  const envelope = (isBatch ? BatchShape : SingleShape).safeParse(body);
+  if (!envelope.success) {
+    return { samples, rejections: [reject('invalid_schema', describeZod(envelope.error))], flaggedMetrics: [], sampleCount: 1 };
+  }
+  const claimed = envelope.data.deviceId;
+  if (claimed !== undefined && claimed !== deviceId) {
+    return { samples, rejections: [reject('device_mismatch', `payload deviceId "${claimed.slice(0, 64)}" but topic device "${deviceId}"`)], flaggedMetrics: [], sampleCount: 1 };
+  }
+  const rawSamples: unknown[] = isBatch ? (envelope.data as z.infer<typeof BatchShape>).samples : [body];
+  if (rawSamples.length > limits.maxSamplesPerMessage) {
+    return {
+      samples,
+      rejections: [reject('too_many_samples', `${rawSamples.length} samples, the limit is ${limits.maxSamplesPerMessage}; split the backlog`, rawSamples.length)],
+      flaggedMetrics: [],
+      sampleCount: rawSamples.length,
+    };
+  }
+
+  const newest = now + limits.futureToleranceMs;
+  const oldest = now - limits.maxAgeMs;
+  rawSamples.forEach((raw, index) => {
+    const where = isBatch ? `samples[${index}]` : 'sample';
+    const shape = SampleShape.safeParse(raw);
+    if (!shape.success) {
+      tally.add('invalid_schema', `${where}: ${describeZod(shape.error)}`);
+      return;
+    }
+    const time = parseTimestamp(shape.data.ts);
+    if (!time.ok) {
+      tally.add(time.reason, `${where}: ${time.detail}`);
+      return;
+    }
+    const ts = time.ts;
+    if (ts > newest) {
+      tally.add('ts_in_future', `${where}: ts ${new Date(ts).toISOString()} is ${Math.round((ts - now) / 1000)} s ahead of the collector's clock`);
+      return;
+    }
+    if (ts < oldest) {
+      tally.add('ts_too_old', `${where}: ts ${new Date(ts).toISOString()} is older than the retention of ${Math.round(limits.maxAgeMs / 86_400_000)} days`);
+      return;
+    }
+    const entries = Object.entries(shape.data.metrics);
+    if (entries.length === 0) {
+      tally.add('empty_sample', `${where}: metrics is empty`);
+      return;
+    }
+    if (entries.length > limits.maxMetricsPerSample) {
+      tally.add('too_many_metrics', `${where}: ${entries.length} metrics, the limit is ${limits.maxMetricsPerSample}`);
+      return;
+    }
+    for (const [name, rawValue] of entries) {
+      if (name.length > METRIC_NAME_MAX_LENGTH || !METRIC_NAME_PATTERN.test(name)) {
+        tally.add('invalid_metric_name', `${where}: "${name.slice(0, 80)}"`);
+        continue;
+      }
+      const value = typeof rawValue === 'boolean' ? (rawValue ? 1 : 0) : rawValue;
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        tally.add('non_finite_value', `${where}: ${name} = ${JSON.stringify(rawValue)?.slice(0, 40) ?? String(rawValue)}`);
+        continue;
+      }
+      const definition = metricDefinition(modality, name);
+      if (!definition) {
+        if (limits.unknownMetrics === 'reject') {
+          tally.add('unknown_metric', `${where}: "${name}" is not a ${modality} metric`);
+          continue;
+        }
+        flagged.add(name);
+      } else if (value < definition.min || value > definition.max) {
+        tally.add('value_out_of_range', `${where}: ${name} = ${value} outside [${definition.min}, ${definition.max}] ${definition.unit}`.trim());
+        continue;
+      }
+      samples.push({ deviceId, metric: name, ts, value });
+    }
+  });
+  return { samples, rejections: tally.list(), flaggedMetrics: [...flagged], sampleCount: rawSamples.length };
+}
+
+export const DEVICE_STATES = ['online', 'offline', 'scanning', 'standby', 'service'] as const satisfies readonly DeviceState[];
+
+const StatusShape = z.object({ ts: z.unknown().optional(), state: z.enum(DEVICE_STATES) });
+
+export type StatusDecoded = { ok: true; state: DeviceState; ts: number } | { ok: false; rejection: Rejection };
+
+export function decodeStatus(body: JsonObject, now: number, limits: DecodeLimits): StatusDecoded {
+  const shape = StatusShape.safeParse(body);
+  if (!shape.success) return { ok: false, rejection: reject('invalid_schema', describeZod(shape.error)) };
+  const time = parseTimestamp(shape.data.ts);
+  if (!time.ok) return { ok: false, rejection: reject(time.reason, time.detail) };
+  if (time.ts > now + limits.futureToleranceMs) return { ok: false, rejection: reject('ts_in_future', `ts ${new Date(time.ts).toISOString()} is ahead of the collector's clock`) };
+  return { ok: true, state: shape.data.state, ts: time.ts };
+}
+
+const EventShape = z.object({
+  ts: z.unknown().optional(),
+  code: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'code must be UPPER_SNAKE_CASE, at most 64 characters'),
+  message: z.string().max(1000).optional(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+
+export type EventDecoded = { ok: true; event: DeviceEvent } | { ok: false; rejection: Rejection };
+
+export function decodeEvent(body: JsonObject, deviceId: string, now: number, limits: DecodeLimits): EventDecoded {
+  const shape = EventShape.safeParse(body);
+  if (!shape.success) return { ok: false, rejection: reject('invalid_schema', describeZod(shape.error)) };
+  const time = parseTimestamp(shape.data.ts);
+  if (!time.ok) return { ok: false, rejection: reject(time.reason, time.detail) };
+  if (time.ts > now + limits.futureToleranceMs) return { ok: false, rejection: reject('ts_in_future', `ts ${new Date(time.ts).toISOString()} is ahead of the collector's clock`) };
+  if (time.ts < now - limits.maxAgeMs) return { ok: false, rejection: reject('ts_too_old', `ts ${new Date(time.ts).toISOString()} is older than the retention`) };
+  const { code, message, data } = shape.data;
+  return { ok: true, event: { deviceId, ts: time.ts, code, ...(message !== undefined && { message }), ...(data !== undefined && { data }) } };
+}

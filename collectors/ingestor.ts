@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import { inferModality } from '../src/catalogue/metrics.js';
+import type { DeviceRegistry, DeviceState, RegisteredDevice } from '../src/devices/registry.js';
+import type { DeviceEventRepository } from '../src/storage/sql/event-repository.js';
+import type { DeadLetterQueue } from './dead-letter-queue.js';
+import { decodeEvent, decodeStatus, decodeTelemetry, metricNamesOf, readJsonObject, type DecodeLimits } from './decode.js';
+import type { IngestMetrics } from './ingest-metrics.js';
+import type { Rejection } from './reasons.js';
+import type { SampleBatcher } from './sample-batcher.js';
+import { parseTopic, type ParsedTopic } from './topic.js';
+
+export interface IngestorOptions {
+  readonly registry: DeviceRegistry;
+  readonly batcher: SampleBatcher;
+  readonly deadLetters: DeadLetterQueue;
+  readonly events: DeviceEventRepository;
+  readonly metrics: IngestMetrics;
+  readonly limits: DecodeLimits;
+  readonly autoRegister: boolean;
+  readonly topicPrefix: string;
+  /** Bytes of a rejected payload kept with its dead letter. */
+  readonly deadLetterPayloadBytes: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/**
+ * The ingest path after the broker: topic → decode and validate → registry → batches for the
+ * store, rejections → dead letters. Independent of MQTT so tests and other transports can
+ * feed it. `handle` never throws: whatever goes wrong with one message stays with that message.
+ */
+export class Ingestor {
+  private readonly now: () => number;
+  /** Status reports of devices not registered yet, applied when they register. */
+  private readonly pendingStatus = new Map<string, { state: DeviceState; ts: number }>();
+  private readonly registering = new Map<string, Promise<RegisteredDevice | undefined>>();
+
+  constructor(private readonly options: IngestorOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async handle(topic: string, payload: Uint8Array): Promise<void> {
+    try {
+      await this.route(topic, payload);
+    } catch (error) {
+      this.options.logger.error({ err: error, topic }, 'unexpected error while ingesting a message');
+      this.reject(topic, payload, undefined, { reason: 'internal_error', detail: `${(error as Error).message}`, count: 1 });
+    }
+  }
+
+  private async route(topic: string, payload: Uint8Array): Promise<void> {
+    const parsed = parseTopic(topic, this.options.topicPrefix);
+    if ('error' in parsed) {
+      this.options.metrics.messages.inc({ kind: 'invalid' });
+      this.reject(topic, payload, undefined, { reason: 'bad_topic', detail: parsed.error, count: 1 });
+      return;
+    }
+    this.options.metrics.messages.inc({ kind: parsed.kind });
+    const read = readJsonObject(payload, this.options.limits.maxPayloadBytes);
+    if (!read.ok) {
+      this.reject(topic, payload, parsed, read.rejection);
+      return;
+    }
+    const body = read.body;
+    const now = this.now();
+
+    if (parsed.kind === 'status') {
+      const status = decodeStatus(body, now, this.options.limits);
+      if (!status.ok) return this.reject(topic, payload, parsed, status.rejection);
+      const device = this.options.registry.get(parsed.device);
+      if (!device) {
+        if (!this.options.autoRegister) return this.reject(topic, payload, parsed, unknownDevice(parsed));
+        // Retained status usually arrives before the first telemetry that registers the device.
+        if (this.pendingStatus.size < 10_000) this.pendingStatus.set(parsed.device, { state: status.state, ts: status.ts });
+        return;
+      }
+      if (device.site !== parsed.site) return this.reject(topic, payload, parsed, siteMismatch(device, parsed));
+      await this.options.registry.recordStatus(device.id, status.state, status.ts);
+      return;
+    }
+
+    const device = await this.resolveDevice(parsed, body);
+    if ('rejection' in device) return this.reject(topic, payload, parsed, device.rejection);
+
+    if (parsed.kind === 'event') {
+      const event = decodeEvent(body, device.id, now, this.options.limits);
+      if (!event.ok) return this.reject(topic, payload, parsed, event.rejection);
+      await this.options.events.insert([event.event], now);
+      this.options.registry.touch(device.id, event.event.ts);
+      return;
+    }
+
+    const decoded = decodeTelemetry(body, device.id, device.modality, now, this.options.limits);
+    for (const rejection of decoded.rejections) this.reject(topic, payload, parsed, rejection);
+    if (decoded.flaggedMetrics.length > 0) await this.options.registry.flagUnknownMetrics(device.id, decoded.flaggedMetrics);
+    if (decoded.samples.length === 0) return;
+    this.options.batcher.add(decoded.samples);
+    this.options.metrics.points.inc(decoded.samples.length);
+    const timestamps = new Set<number>();
+    let newest = 0;
+    for (const s of decoded.samples) {
+      timestamps.add(s.ts);
+      if (s.ts > newest) newest = s.ts;
+    }
+    this.options.metrics.samples.inc(timestamps.size);
+    this.options.registry.touch(device.id, newest);
+  }
+
+  /** The registered device of a telemetry/event message, registering it when allowed. */
+  private async resolveDevice(topic: ParsedTopic, body: Record<string, unknown>): Promise<RegisteredDevice | { rejection: Rejection }> {
+    const known = this.options.registry.get(topic.device);
+    if (known) return known.site === topic.site ? known : { rejection: siteMismatch(known, topic) };
+    if (!this.options.autoRegister) return { rejection: unknownDevice(topic) };
+    const modality = inferModality(metricNamesOf(body));
+    if (!modality) {
+      return {
+        rejection: {
+          reason: 'unknown_device',
+          detail: `device ${topic.device} is not registered and its metrics name no known modality; register it (POST /api/devices)`,
+          count: 1,
+        },
+      };
+    }
+    let registering = this.registering.get(topic.device);
+    if (!registering) {
+      registering = this.autoRegister(topic, modality).finally(() => this.registering.delete(topic.device));
+      this.registering.set(topic.device, registering);
+    }
+    const device = await registering;
+    return device ?? { rejection: unknownDevice(topic) };
+  }
+
+  private async autoRegister(topic: ParsedTopic, modality: 'CT' | 'MR'): Promise<RegisteredDevice | undefined> {
+    try {
+      const device = await this.options.registry.upsert({ id: topic.device, site: topic.site, modality, vendor: 'unknown', model: 'unknown' }, 'auto');
+      this.options.metrics.autoRegistered.inc();
+      this.options.logger.info({ device: device.id, site: device.site, modality }, 'registered a new device from its first telemetry');
+      const status = this.pendingStatus.get(topic.device);
+      if (status) {
+        this.pendingStatus.delete(topic.device);
+        await this.options.registry.recordStatus(device.id, status.state, status.ts);
+      }
+      return this.options.registry.get(device.id);
+    } catch (error) {
+      this.options.logger.error({ err: error, device: topic.device }, 'auto-registration failed');
+      return undefined;
+    }
+  }
+
+  private reject(topic: string, payload: Uint8Array, parsed: ParsedTopic | undefined, rejection: Rejection): void {
+    this.options.metrics.rejected.inc({ reason: rejection.reason, device: parsed?.device ?? '' }, rejection.count);
+    const limit = this.options.deadLetterPayloadBytes;
+    const text = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.byteLength, limit)).toString('utf8');
+    this.options.deadLetters.add({
+      receivedAt: this.now(),
+      reason: rejection.reason,
+      detail: rejection.count > 1 ? `${rejection.count}×: ${rejection.detail}` : rejection.detail,
+      topic: topic.slice(0, 500),
+      ...(parsed && { site: parsed.site, deviceId: parsed.device }),
+      payload: text,
+      payloadBytes: payload.byteLength,
+    });
+  }
+}
+
+function unknownDevice(topic: ParsedTopic): Rejection {
+  return { reason: 'unknown_device', detail: `device ${topic.device} is not registered (POST /api/devices or a fleet file)`, count: 1 };
+}
+
+function siteMismatch(device: RegisteredDevice, topic: ParsedTopic): Rejection {
+  return { reason: 'site_mismatch', detail: `device ${device.id} is registered at site ${device.site}, the topic names ${topic.site}`, count: 1 };
+}
