@@ -1,0 +1,27 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
+import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
+import type { TelemetryStore } from '../storage/telemetry-store.js';
+
+/** A dependency /readyz checks: the broker connection, each store. */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void> | void;
+}
+
+/** What the API plugins need; the server composes them with it. */
+export interface ApiContext {
+  readonly registry: DeviceRegistry;
+  readonly telemetry: TelemetryStore;
+  readonly deadLetters: DeadLetterRepository;
+  readonly events: DeviceEventRepository;
+  readonly metrics: Registry;
+  readonly readiness: readonly ReadinessCheck[];
+  /** Bearer tokens accepted with full rights. */
+  readonly adminToken: string;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly version: string;
+}

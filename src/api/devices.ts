@@ -1,0 +1,219 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { metricDefinition, MODALITIES } from '../catalogue/metrics.js';
+import { formatDuration, parseDuration } from '../config/duration.js';
+import { DeviceConflictError, type RegisteredDevice } from '../devices/registry.js';
+import { DeviceSchema, LocationSchema } from '../devices/device.js';
+import type { ApiContext } from './context.js';
+import { ErrorBody } from './errors.js';
+import { IsoTime, list } from './schemas.js';
+import { iso, resolveTime, TimeParam } from './time-params.js';
+
+const LatestView = z.object({
+  value: z.number(),
+  ts: IsoTime,
+  unit: z.string(),
+  zh: z.string().optional(),
+  en: z.string().optional(),
+  flagged: z.boolean().describe('true when the metric is outside the modality catalogue'),
+});
+
+const DeviceView = z.object({
+  id: z.string(),
+  site: z.string(),
+  siteName: z.string().optional(),
+  modality: z.enum(MODALITIES),
+  vendor: z.string(),
+  model: z.string(),
+  serial: z.string().optional(),
+  installDate: z.string().optional(),
+  name: z.string().optional(),
+  location: LocationSchema.optional(),
+  source: z.enum(['fleet', 'api', 'auto']),
+  status: z.object({ state: z.string(), ts: IsoTime }).optional(),
+  lastSeen: IsoTime.optional(),
+  unknownMetrics: z.array(z.string()),
+  latest: z.record(z.string(), LatestView),
+});
+
+/** Most points a telemetry query returns per metric; a smaller step over a long range is refused. */
+const MAX_POINTS = 20_000;
+/** Bucket widths the automatic step picks from. */
+const NICE_STEPS = ['1s', '5s', '10s', '30s', '1m', '5m', '10m', '15m', '30m', '1h', '2h', '6h', '12h', '1d', '7d'].map((s) => parseDuration(s)!);
+
+export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  const view = async (device: RegisteredDevice): Promise<z.infer<typeof DeviceView>> => {
+    const latest: Record<string, z.infer<typeof LatestView>> = {};
+    for (const value of await ctx.telemetry.latest(device.id)) {
+      const def = metricDefinition(device.modality, value.metric);
+      latest[value.metric] = {
+        value: value.value,
+        ts: iso(value.ts),
+        unit: def?.unit ?? '',
+        ...(def && { zh: def.zh, en: def.en }),
+        flagged: !def,
+      };
+    }
+    const siteName = ctx.registry.getSite(device.site)?.name;
+    const { status, lastSeen, ...rest } = device;
+    return {
+      ...rest,
+      unknownMetrics: [...device.unknownMetrics],
+      ...(siteName && { siteName }),
+      ...(status && { status: { state: status.state, ts: iso(status.ts) } }),
+      ...(lastSeen !== undefined && { lastSeen: iso(lastSeen) }),
+      latest,
+    };
+  };
+
+  app.get(
+    '/api/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Registered scanners with status and latest values',
+        querystring: z.object({ site: z.string().optional(), modality: z.enum(MODALITIES).optional(), limit: z.coerce.number().int().min(1).max(1000).default(500) }),
+        response: { 200: list(DeviceView) },
+      },
+    },
+    async (request) => {
+      const devices = ctx.registry.list({ ...(request.query.site && { site: request.query.site }), ...(request.query.modality && { modality: request.query.modality }) });
+      const items = await Promise.all(devices.slice(0, request.query.limit).map(view));
+      return { items, total: devices.length };
+    },
+  );
+
+  app.get(
+    '/api/devices/:id',
+    { schema: { tags: ['devices'], params: z.object({ id: z.string() }), response: { 200: DeviceView, 404: ErrorBody } } },
+    async (request, reply) => {
+      const device = ctx.registry.get(request.params.id);
+      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+      return view(device);
+    },
+  );
+
+  app.post(
+    '/api/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Register a device, or update its description',
+        body: DeviceSchema,
+        response: { 200: DeviceView, 201: DeviceView, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const existed = ctx.registry.get(request.body.id) !== undefined;
+      try {
+        const device = await ctx.registry.upsert(request.body, 'api');
+        return reply.code(existed ? 200 : 201).send(await view(device));
+      } catch (error) {
+        if (error instanceof DeviceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
+        throw error;
+      }
+    },
+  );
+
+  const Point = z.union([
+    z.object({ ts: IsoTime, value: z.number() }),
+    z.object({ ts: IsoTime, min: z.number(), mean: z.number(), max: z.number(), count: z.number().int() }),
+  ]);
+  app.get(
+    '/api/devices/:id/telemetry',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Time series of a device: raw samples or min/mean/max per step',
+        description:
+          'from/to: ISO-8601, epoch ms, "now" or relative (-24h). step: a duration (5m, 1h), "raw" for the samples themselves, or omitted for an automatic step (about 500 buckets). metric: one name or a comma-separated list; omitted → every metric of the device.',
+        params: z.object({ id: z.string() }),
+        querystring: z.object({
+          metric: z.string().optional(),
+          from: TimeParam.default('-24h'),
+          to: TimeParam.default('now'),
+          step: z
+            .string()
+            .refine((s) => s === 'raw' || s === 'auto' || (parseDuration(s) ?? 0) > 0, 'must be a positive duration (30s, 5m, 1h), "raw" or "auto"')
+            .default('auto'),
+        }),
+        response: {
+          200: z.object({
+            deviceId: z.string(),
+            from: IsoTime,
+            to: IsoTime,
+            step: z.string().describe('"raw" or the bucket width in ms as a duration'),
+            stepMs: z.number().int().optional(),
+            series: z.array(z.object({ metric: z.string(), unit: z.string(), zh: z.string().optional(), en: z.string().optional(), points: z.array(Point) })),
+          }),
+          400: ErrorBody,
+          404: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const device = ctx.registry.get(request.params.id);
+      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+      const now = ctx.now();
+      const from = resolveTime(request.query.from, now)!;
+      const to = resolveTime(request.query.to, now)!;
+      if (to <= from) return reply.code(400).send({ error: 'bad_request', message: 'to must be after from' });
+      const metrics = request.query.metric ? request.query.metric.split(',').map((m) => m.trim()).filter(Boolean) : await ctx.telemetry.metrics(device.id);
+      const stepText = request.query.step;
+      let stepMs: number | undefined;
+      if (stepText === 'auto') stepMs = NICE_STEPS.find((s) => (to - from) / s <= 500) ?? NICE_STEPS[NICE_STEPS.length - 1]!;
+      else if (stepText !== 'raw') stepMs = parseDuration(stepText)!;
+      if (stepMs !== undefined && (to - from) / stepMs > MAX_POINTS) {
+        return reply.code(400).send({ error: 'bad_request', message: `step ${stepText} over this range gives more than ${MAX_POINTS} points; use a larger step` });
+      }
+      const series = await Promise.all(
+        metrics.map(async (metric) => {
+          const def = metricDefinition(device.modality, metric);
+          const points =
+            stepMs === undefined
+              ? (await ctx.telemetry.raw({ deviceId: device.id, metric, from, to, limit: MAX_POINTS })).map((s) => ({ ts: iso(s.ts), value: s.value }))
+              : (await ctx.telemetry.aggregate({ deviceId: device.id, metric, from, to, step: stepMs })).map((p) => ({ ...p, ts: iso(p.ts) }));
+          return { metric, unit: def?.unit ?? '', ...(def && { zh: def.zh, en: def.en }), points };
+        }),
+      );
+      return {
+        deviceId: device.id,
+        from: iso(from),
+        to: iso(to),
+        step: stepMs === undefined ? 'raw' : formatDuration(stepMs),
+        ...(stepMs !== undefined && { stepMs }),
+        series,
+      };
+    },
+  );
+
+  app.get(
+    '/api/devices/:id/events',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Discrete events a device reported (error codes, arcs, quench), newest first',
+        params: z.object({ id: z.string() }),
+        querystring: z.object({ code: z.string().optional(), from: TimeParam.optional(), to: TimeParam.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+        response: {
+          200: list(z.object({ id: z.number().int(), ts: IsoTime, code: z.string(), message: z.string().optional(), data: z.record(z.string(), z.unknown()).optional(), receivedAt: IsoTime })),
+          404: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const device = ctx.registry.get(request.params.id);
+      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+      const now = ctx.now();
+      const q = request.query;
+      const { items, total } = await ctx.events.list({
+        deviceId: device.id,
+        limit: q.limit,
+        ...(q.code && { code: q.code }),
+        ...(q.from && { from: resolveTime(q.from, now)! }),
+        ...(q.to && { to: resolveTime(q.to, now)! }),
+      });
+      return { total, items: items.map(({ deviceId: _d, ...e }) => ({ ...e, ts: iso(e.ts), receivedAt: iso(e.receivedAt) })) };
+    },
+  );
+};

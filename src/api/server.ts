@@ -1,0 +1,40 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { authPlugin } from './auth.js';
+import type { ApiContext } from './context.js';
+import { deadLetterRoutes } from './dead-letters.js';
+import { deviceRoutes } from './devices.js';
+import { installErrorHandler } from './errors.js';
+import { healthRoutes } from './health.js';
+import { siteRoutes } from './sites.js';
+
+/** Composes the API: one plugin per area, each with its own routes and schemas. */
+export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: ctx.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Remote Guardian API (远程守护)',
+        description: 'Telemetry, devices and ingest of the Remote Guardian engine. Authenticate with `Authorization: Bearer <token>`.',
+        version: ctx.version,
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(authPlugin, { adminToken: ctx.adminToken });
+
+  await app.register(healthRoutes, { ctx });
+  await app.register(siteRoutes, { ctx });
+  await app.register(deviceRoutes, { ctx });
+  await app.register(deadLetterRoutes, { ctx });
+  return app;
+}

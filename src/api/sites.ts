@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { SiteSchema } from '../devices/device.js';
+import type { ApiContext } from './context.js';
+import { ErrorBody } from './errors.js';
+import { list } from './schemas.js';
+
+const SiteView = SiteSchema.extend({
+  devices: z.number().int(),
+  modalities: z.record(z.string(), z.number().int()),
+  online: z.number().int().describe('devices whose last status is not offline'),
+});
+
+export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  const view = (id: string) => {
+    const site = ctx.registry.getSite(id)!;
+    const devices = ctx.registry.list({ site: id });
+    const modalities: Record<string, number> = {};
+    for (const d of devices) modalities[d.modality] = (modalities[d.modality] ?? 0) + 1;
+    const online = devices.filter((d) => d.status && d.status.state !== 'offline').length;
+    return { ...site, devices: devices.length, modalities, online };
+  };
+
+  app.get(
+    '/api/sites',
+    { schema: { tags: ['sites'], summary: 'Hospitals (sites) and their device counts', response: { 200: list(SiteView) } } },
+    async () => {
+      const items = ctx.registry.listSites().map((s) => view(s.id));
+      return { items, total: items.length };
+    },
+  );
+
+  app.get(
+    '/api/sites/:id',
+    { schema: { tags: ['sites'], params: z.object({ id: z.string() }), response: { 200: SiteView, 404: ErrorBody } } },
+    async (request, reply) => {
+      if (!ctx.registry.getSite(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no site ${request.params.id}` });
+      return view(request.params.id);
+    },
+  );
+
+  app.post(
+    '/api/sites',
+    { schema: { tags: ['sites'], summary: 'Create or update a site', body: SiteSchema, response: { 200: SiteView, 201: SiteView } } },
+    async (request, reply) => {
+      const existed = ctx.registry.getSite(request.body.id) !== undefined;
+      await ctx.registry.upsertSite(request.body);
+      return reply.code(existed ? 200 : 201).send(view(request.body.id));
+    },
+  );
+};
