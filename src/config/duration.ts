@@ -11,16 +11,23 @@ const UNIT_MS: Record<string, number> = {
   w: 604_800_000,
 };
 
-const DURATION_PATTERN = /^([+-]?\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$/;
+const PLAIN_NUMBER = /^[+-]?\d+(?:\.\d+)?$/;
+const DURATION_PATTERN = /^([+-])?((?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+)$/;
+const PART_PATTERN = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
 
-/** Parses a duration; returns undefined when the text is not one. */
+/**
+ * Parses a duration — `250ms`, `30s`, `-2h`, `14d`, `1d12h`, or a plain number of milliseconds —
+ * returning undefined when the text is not one, so callers can fall back to other formats.
+ */
 export function parseDuration(text: string | number): number | undefined {
   if (typeof text === 'number') return Number.isFinite(text) ? text : undefined;
-  const match = DURATION_PATTERN.exec(text.trim());
+  const trimmed = text.trim();
+  if (PLAIN_NUMBER.test(trimmed)) return Math.round(Number(trimmed));
+  const match = DURATION_PATTERN.exec(trimmed);
   if (!match) return undefined;
-  const amount = Number(match[1]);
-  const unit = match[2] ?? 'ms';
-  return Math.round(amount * (UNIT_MS[unit] ?? 1));
+  let total = 0;
+  for (const part of (match[2] ?? '').matchAll(PART_PATTERN)) total += Number(part[1]) * (UNIT_MS[part[2]!] ?? 1);
+  return (match[1] === '-' ? -1 : 1) * Math.round(total);
 }
 
 export function formatDuration(ms: number): string {

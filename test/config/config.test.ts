@@ -49,6 +49,7 @@ describe('durations', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('1.5h')).toBe(5_400_000);
     expect(parseDuration('5')).toBe(5);
+    expect(parseDuration('1d12h')).toBe(36 * 3_600_000);
     expect(parseDuration('soon')).toBeUndefined();
     for (const text of ['1w', '3d', '2h', '5m', '30s', '250ms']) expect(formatDuration(parseDuration(text)!)).toBe(text);
   });
