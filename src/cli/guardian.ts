@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { PortInUseError } from '../broker/embedded-broker.js';
+import { VERSION } from '../version.js';
+import { runStart } from './start.js';
+import { runSimulate } from './simulate.js';
+import { runMigrate } from './migrate.js';
+
+/** Errors a person can fix from the message alone: printed without a stack trace. */
+function isUserError(error: unknown): error is Error {
+  return error instanceof ConfigError || error instanceof PortInUseError || (error instanceof Error && error.name === 'UsageError');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('guardian')
+    .description('Remote Guardian (远程守护): telemetry and predictive alerts for CT and MR scanners')
+    .version(VERSION)
+    .addOption(new Option('-c, --config <file>', 'config file (default: guardian.config.yaml when present)'))
+    .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('run everything in one process: broker (embedded unless GUARDIAN_MQTT_URL), collectors, stores, API, and the simulated fleet in the demo')
+    .action(async () => runStart(program.opts<{ config?: string }>().config, { mode: 'start' }));
+
+  program
+    .command('collect')
+    .description('ingest only: subscribe to the broker and store telemetry (no simulated fleet)')
+    .option('--no-http', 'do not serve the HTTP API')
+    .action(async (opts: { http: boolean }) => runStart(program.opts<{ config?: string }>().config, { mode: 'collect', http: opts.http }));
+
+  program
+    .command('simulate')
+    .description('run a simulated CT/MR fleet against any MQTT broker')
+    .option('--url <url>', 'broker URL (default: GUARDIAN_MQTT_URL or mqtt://127.0.0.1:1883)')
+    .option('--fleet <file>', 'fleet file (YAML) of sites and devices with simulation blocks (default: the demo fleet)')
+    .option('--devices <n>', 'number of devices (repeats the fleet with numbered ids)')
+    .option('--scenario <name>', 'scenario for every device (see --list-scenarios)')
+    .option('--onset <duration>', 'scenario onset relative to the start of the backfill, e.g. 10d')
+    .option('--seed <n>', 'random seed; the same seed gives the same data', '42')
+    .option('--backfill <duration>', 'history to publish first, as store-and-forward batches', '14d')
+    .option('--backfill-tick <duration>', 'sample period of the backfilled history', '1m')
+    .option('--interval <duration>', 'live sample period', '5s')
+    .option('--state-file <file>', 'remember what was published, so a restart continues instead of re-sending the backfill')
+    .option('--list-scenarios', 'print the scenario library and exit')
+    .action(async (opts: Record<string, string | boolean | undefined>) => runSimulate(program.opts<{ config?: string }>().config, opts));
+
+  program
+    .command('migrate')
+    .description('bring the SQL database schema up to date (also done by start)')
+    .action(async () => runMigrate(program.opts<{ config?: string }>().config));
+
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((error: unknown) => {
+  if (isUserError(error)) {
+    console.error(`guardian: ${error.message}`);
+    process.exit(2);
+  }
+  console.error('guardian: unexpected error:', error);
+  process.exit(1);
+});

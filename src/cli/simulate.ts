@@ -1,0 +1,103 @@
+import { loadConfig } from '../config/load.js';
+import { parseDuration } from '../config/duration.js';
+import { createLogger } from '../log.js';
+import { readFleetFile } from '../devices/fleet-file.js';
+import { DEMO_FLEET, type SimulatedDeviceLike } from '../../simulators/fleet.js';
+import { startSimulator } from '../../simulators/publisher.js';
+import { SCENARIOS, scenarioNames } from '../../simulators/scenarios/index.js';
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function duration(flag: string, text: unknown): number {
+  const ms = parseDuration(String(text));
+  if (ms === undefined || ms < 0) throw new UsageError(`--${flag} "${String(text)}" is not a duration (e.g. 5s, 1m, 14d)`);
+  return ms;
+}
+
+/**
+ * The device list to simulate: a fleet file or the demo fleet; `--devices N` repeats it with
+ * numbered ids; `--scenario` puts every device of the scenario's modality on that scenario.
+ */
+export function simulatedDevices(options: { fleet?: string; devices?: string; scenario?: string; onset?: string }): SimulatedDeviceLike[] {
+  let devices: SimulatedDeviceLike[] = options.fleet ? readFleetFile(options.fleet).devices : DEMO_FLEET.devices;
+  const scenario = options.scenario ? SCENARIOS[options.scenario] : undefined;
+  if (options.scenario && !scenario) throw new UsageError(`--scenario ${options.scenario} is not one of: ${scenarioNames.join(', ')}`);
+  if (scenario && scenario.modality !== 'any') devices = devices.filter((d) => d.modality === scenario.modality);
+  if (options.devices !== undefined) {
+    const count = Number(options.devices);
+    if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new UsageError(`--devices must be a whole number from 1 to 10000`);
+    const templates = devices;
+    devices = Array.from({ length: count }, (_, i) => {
+      const template = templates[i % templates.length]!;
+      return { ...template, id: `${template.id}-${String(i + 1).padStart(3, '0')}` };
+    });
+  }
+  if (scenario) {
+    devices = devices.map((d) => ({ ...d, simulation: { scenario: scenario.name, ...(options.onset && { onset: options.onset }) } }));
+  }
+  return devices;
+}
+
+/** `guardian simulate`: publish a simulated fleet to any broker until Ctrl-C. */
+export async function runSimulate(configFile: string | undefined, opts: Record<string, string | boolean | undefined>): Promise<void> {
+  if (opts.listScenarios) {
+    for (const name of scenarioNames) {
+      const s = SCENARIOS[name]!;
+      console.log(`${name.padEnd(22)} ${s.modality.padEnd(4)} ${s.description.zh} — ${s.description.en}`);
+    }
+    return;
+  }
+  const { config } = loadConfig(configFile ? { file: configFile } : {});
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty ?? process.stdout.isTTY });
+  const url = (opts.url as string | undefined) ?? config.mqtt.url ?? `mqtt://127.0.0.1:${config.mqtt.port ?? 1883}`;
+  const devices = simulatedDevices({
+    ...(typeof opts.fleet === 'string' && { fleet: opts.fleet }),
+    ...(typeof opts.devices === 'string' && { devices: opts.devices }),
+    ...(typeof opts.scenario === 'string' && { scenario: opts.scenario }),
+    ...(typeof opts.onset === 'string' && { onset: opts.onset }),
+  });
+  if (devices.length === 0) throw new UsageError('no devices to simulate (a CT scenario with an MR-only fleet?)');
+  const seed = Number(opts.seed ?? 42);
+  if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number');
+
+  const simulator = await startSimulator({
+    url,
+    devices,
+    seed,
+    backfillMs: duration('backfill', opts.backfill ?? '14d'),
+    backfillTickMs: duration('backfill-tick', opts.backfillTick ?? '1m'),
+    intervalMs: duration('interval', opts.interval ?? '5s'),
+    protocolVersion: url === config.mqtt.url ? 5 : 4,
+    ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
+    ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ...(typeof opts.stateFile === 'string' && { stateFile: opts.stateFile }),
+    logger,
+  });
+  logger.info({ url, devices: devices.length, seed }, 'simulated fleet publishing; Ctrl-C stops');
+  simulator.backfillDone.then(
+    () => logger.info(simulator.stats(), 'backfill published'),
+    () => undefined,
+  );
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    simulator
+      .stop()
+      .then(() => {
+        logger.info(simulator.stats(), 'simulator stopped');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

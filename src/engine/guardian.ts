@@ -1,0 +1,234 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { buildApiServer } from '../api/server.js';
+import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
+import type { GuardianConfig } from '../config/schema.js';
+import { readFleetFile, type FleetFile } from '../devices/fleet-file.js';
+import { DeviceRegistry } from '../devices/registry.js';
+import { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
+import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../storage/sql/database.js';
+import { DeviceEventRepository } from '../storage/sql/event-repository.js';
+import { openSqliteTelemetryStore } from '../storage/sqlite-telemetry-store.js';
+import type { TelemetryStore } from '../storage/telemetry-store.js';
+import { VERSION } from '../version.js';
+import { IngestMetrics } from '../../collectors/ingest-metrics.js';
+import { resolveAdminToken } from './admin-token.js';
+import { startIngestPipeline, type IngestPipeline } from './ingest-pipeline.js';
+import { DEMO_FLEET } from '../../simulators/fleet.js';
+import { startSimulator, type SimulatorHandle } from '../../simulators/publisher.js';
+
+export interface GuardianOptions {
+  readonly config: GuardianConfig;
+  /** Settings given explicitly (dotted paths), to tell defaults from choices. */
+  readonly explicit?: ReadonlySet<string>;
+  readonly logger: Logger;
+  /** Serve the HTTP API (off for `guardian collect --no-http`). */
+  readonly http?: boolean;
+  readonly now?: () => number;
+}
+
+export interface RunningGuardian {
+  readonly httpUrl?: string;
+  readonly mqttUrl: string;
+  readonly embeddedBroker: boolean;
+  readonly adminToken: string;
+  readonly adminTokenGenerated: boolean;
+  readonly simulating: boolean;
+  readonly registry: DeviceRegistry;
+  readonly telemetry: TelemetryStore;
+  readonly pipeline: IngestPipeline;
+  readonly simulator?: SimulatorHandle;
+  readonly dataDir: string;
+  /** Stops in order: simulator, collector (flushing its buffers), API, broker, stores. */
+  stop(): Promise<void>;
+}
+
+/** What the demo defaults to when nothing says otherwise (design §8). */
+export function demoDefaults(config: GuardianConfig): { simulate: boolean; autoRegister: boolean } {
+  const external = config.mqtt.url !== undefined;
+  return {
+    simulate: config.simulate.enabled ?? !external,
+    autoRegister: config.autoRegister ?? !external,
+  };
+}
+
+/**
+ * Starts the engine in one process: embedded broker (unless an external one is configured),
+ * stores, collectors, API and, in the demo, the simulated fleet.
+ */
+export async function startGuardian(options: GuardianOptions): Promise<RunningGuardian> {
+  const { config, logger } = options;
+  const now = options.now ?? Date.now;
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const { simulate, autoRegister } = demoDefaults(config);
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (error) {
+        logger.error({ err: error }, 'error during shutdown');
+      }
+    }
+  };
+
+  try {
+    if (config.influx.url) {
+      throw new Error('GUARDIAN_INFLUX_URL is set, but this build stores telemetry in SQLite only; unset it');
+    }
+    const { token: adminToken, generated } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
+
+    const sql: SqlDatabase = await openSqlDatabase({ ...(config.database.url && { url: config.database.url }), sqliteFile: join(dataDir, 'guardian.db'), logger });
+    cleanups.push(() => sql.close());
+    const applied = await migrateToLatest(sql);
+    if (applied.length) logger.info({ migrations: applied }, 'database schema migrated');
+
+    const registry = await DeviceRegistry.open(sql.db, now);
+    const fleet: FleetFile | undefined = config.fleetFile ? readFleetFile(config.fleetFile) : simulate ? DEMO_FLEET : undefined;
+    if (fleet) {
+      for (const site of fleet.sites) await registry.upsertSite(site);
+      for (const device of fleet.devices) {
+        const { simulation: _simulation, ...description } = device;
+        await registry.upsert(description, 'fleet');
+      }
+      logger.info({ sites: fleet.sites.length, devices: fleet.devices.length, file: config.fleetFile ?? '(demo fleet)' }, 'fleet registered');
+    }
+
+    const telemetry = await openSqliteTelemetryStore({ file: join(dataDir, 'telemetry.db'), logger: logger.child({ component: 'telemetry-store' }) });
+    cleanups.push(() => telemetry.close());
+
+    let broker: EmbeddedBroker | undefined;
+    let mqttUrl = config.mqtt.url;
+    if (!mqttUrl) {
+      broker = await startEmbeddedBroker({
+        host: config.mqtt.host,
+        port: config.mqtt.port ?? 1883,
+        fallbackWhenTaken: !options.explicit?.has('mqtt.port'),
+        logger: logger.child({ component: 'broker' }),
+      });
+      cleanups.push(() => broker!.close());
+      mqttUrl = broker.url;
+      logger.info({ url: mqttUrl }, 'embedded MQTT broker listening');
+    }
+
+    const metricsRegistry = new Registry();
+    collectDefaultMetrics({ register: metricsRegistry });
+    const metrics = new IngestMetrics(metricsRegistry);
+    new Gauge({
+      name: 'guardian_devices',
+      help: 'Registered devices',
+      registers: [metricsRegistry],
+      collect() {
+        this.set(registry.list().length);
+      },
+    });
+    const deadLetterRepository = new DeadLetterRepository(sql.db);
+    const events = new DeviceEventRepository(sql.db);
+
+    const pipeline = await startIngestPipeline({
+      config,
+      brokerUrl: mqttUrl,
+      protocolVersion: broker ? 4 : 5,
+      autoRegister,
+      registry,
+      telemetry,
+      deadLetterRepository,
+      events,
+      metrics,
+      logger,
+      now,
+    });
+    cleanups.push(async () => {
+      const lost = await pipeline.stop();
+      if (lost === 0) logger.info('collector stopped; all accepted data written');
+    });
+
+    const retention = setInterval(() => {
+      telemetry
+        .applyRetention({ rawMs: config.retention.raw, rollupMs: config.retention.rollup }, now())
+        .then((r) => (r.rawDeleted || r.rollupDeleted ? logger.info(r, 'telemetry retention applied') : undefined))
+        .catch((err: unknown) => logger.error({ err }, 'telemetry retention failed'));
+    }, config.retention.interval);
+    retention.unref();
+    cleanups.push(async () => clearInterval(retention));
+
+    let httpUrl: string | undefined;
+    let server: FastifyInstance | undefined;
+    if (options.http !== false) {
+      server = await buildApiServer({
+        registry,
+        telemetry,
+        deadLetters: deadLetterRepository,
+        events,
+        metrics: metricsRegistry,
+        adminToken,
+        logger,
+        now,
+        version: VERSION,
+        readiness: [
+          { name: 'mqtt', check: () => void (pipeline.collector.connected || failWith('not connected to the MQTT broker')) },
+          { name: 'telemetry_store', check: () => telemetry.ping() },
+          { name: 'database', check: async () => void (await sql.db.selectFrom('sites').select('id').limit(1).execute()) },
+        ],
+      });
+      try {
+        await server.listen({ host: config.http.host, port: config.http.port });
+      } catch (error) {
+        await server.close();
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new PortInUseError(config.http.host, config.http.port, 'The HTTP API', 'Set GUARDIAN_HTTP_PORT to a free port or stop the other program.');
+        }
+        throw error;
+      }
+      cleanups.push(() => server!.close());
+      const address = server.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.http.port;
+      httpUrl = `http://${config.http.host}:${port}`;
+    }
+
+    let simulator: SimulatorHandle | undefined;
+    if (simulate) {
+      const simFleet = fleet ?? DEMO_FLEET;
+      simulator = await startSimulator({
+        url: mqttUrl,
+        devices: simFleet.devices,
+        seed: config.simulate.seed,
+        backfillMs: config.simulate.backfill,
+        backfillTickMs: config.simulate.backfillTick,
+        intervalMs: config.simulate.interval,
+        protocolVersion: broker ? 4 : 5,
+        stateFile: join(dataDir, 'simulator-state.json'),
+        logger: logger.child({ component: 'simulator' }),
+        now,
+      });
+      // The simulator stops before the collector so its last messages are still ingested.
+      cleanups.push(() => simulator!.stop());
+    }
+
+    return {
+      ...(httpUrl && { httpUrl }),
+      mqttUrl,
+      embeddedBroker: broker !== undefined,
+      adminToken,
+      adminTokenGenerated: generated,
+      simulating: simulate,
+      registry,
+      telemetry,
+      pipeline,
+      ...(simulator && { simulator }),
+      dataDir,
+      stop: cleanup,
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+function failWith(message: string): never {
+  throw new Error(message);
+}

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import type { GuardianConfig } from '../config/schema.js';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
+import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
+import type { TelemetryStore } from '../storage/telemetry-store.js';
+import { DeadLetterQueue } from '../../collectors/dead-letter-queue.js';
+import type { IngestMetrics } from '../../collectors/ingest-metrics.js';
+import { Ingestor } from '../../collectors/ingestor.js';
+import { MqttCollector } from '../../collectors/mqtt-collector.js';
+import { SampleBatcher } from '../../collectors/sample-batcher.js';
+
+export interface IngestPipeline {
+  readonly ingestor: Ingestor;
+  readonly batcher: SampleBatcher;
+  readonly collector: MqttCollector;
+  readonly deadLetters: DeadLetterQueue;
+  /** Stops reading from the broker, then writes everything buffered. Returns values not written. */
+  stop(): Promise<number>;
+}
+
+export interface IngestPipelineOptions {
+  readonly config: GuardianConfig;
+  readonly brokerUrl: string;
+  /** 4 for the embedded broker (MQTT 3.1.1), 5 for external brokers. */
+  readonly protocolVersion: 4 | 5;
+  readonly autoRegister: boolean;
+  readonly registry: DeviceRegistry;
+  readonly telemetry: TelemetryStore;
+  readonly deadLetterRepository: DeadLetterRepository;
+  readonly events: DeviceEventRepository;
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** Wires broker → ingestor → batcher → store and the dead-letter queue beside it. */
+export async function startIngestPipeline(options: IngestPipelineOptions): Promise<IngestPipeline> {
+  const { config, logger, metrics } = options;
+  const c = config.collector;
+  const batcher = new SampleBatcher(options.telemetry, {
+    batchSize: c.batchSize,
+    flushIntervalMs: c.flushInterval,
+    maxBuffered: c.maxBufferedSamples,
+    logger: logger.child({ component: 'batcher' }),
+    metrics,
+  });
+  const deadLetters = new DeadLetterQueue(options.deadLetterRepository, {
+    flushIntervalMs: 1_000,
+    maxPending: 5_000,
+    keep: c.deadLetterLimit,
+    logger: logger.child({ component: 'dead-letters' }),
+    metrics,
+  });
+  const ingestor = new Ingestor({
+    registry: options.registry,
+    batcher,
+    deadLetters,
+    events: options.events,
+    metrics,
+    autoRegister: options.autoRegister,
+    topicPrefix: config.mqtt.topicPrefix,
+    deadLetterPayloadBytes: c.deadLetterPayloadBytes,
+    limits: {
+      maxPayloadBytes: c.maxPayloadBytes,
+      maxSamplesPerMessage: c.maxSamplesPerMessage,
+      maxMetricsPerSample: c.maxMetricsPerSample,
+      futureToleranceMs: c.futureTolerance,
+      maxAgeMs: config.retention.raw,
+      unknownMetrics: c.unknownMetrics,
+    },
+    logger: logger.child({ component: 'ingest' }),
+    ...(options.now && { now: options.now }),
+  });
+  const collector = new MqttCollector({
+    url: options.brokerUrl,
+    clientId: config.mqtt.clientId,
+    topicPrefix: config.mqtt.topicPrefix,
+    protocolVersion: options.protocolVersion,
+    ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
+    ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ingestor,
+    batcher,
+    metrics,
+    logger: logger.child({ component: 'collector' }),
+  });
+  await collector.start();
+  const registryFlush = setInterval(() => void options.registry.flush().catch((err: unknown) => logger.warn({ err }, 'could not write last-seen times')), 5_000);
+  registryFlush.unref();
+  return {
+    ingestor,
+    batcher,
+    collector,
+    deadLetters,
+    stop: async () => {
+      clearInterval(registryFlush);
+      await collector.stop();
+      const lost = await batcher.close();
+      await deadLetters.close();
+      await options.registry.flush();
+      return lost;
+    },
+  };
+}
