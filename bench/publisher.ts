@@ -1,0 +1,65 @@
+/**
+ * Load generator for the ingest benchmark, run as its own process so that publishing does not
+ * share the collector's event loop. Publishes `messages` telemetry messages (7 metrics each,
+ * QoS 1) spread over `devices` devices, through `connections` MQTT connections, then prints one
+ * JSON line with what it sent.
+ */
+import mqtt from 'mqtt';
+
+const [url, site, devicesText, messagesText, connectionsText, inflightText] = process.argv.slice(2);
+if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT');
+const devices = Number(devicesText ?? 200);
+const messages = Number(messagesText ?? 200_000);
+const connections = Number(connectionsText ?? 10);
+const inflight = Number(inflightText ?? 100);
+
+async function run(): Promise<void> {
+  const clients = await Promise.all(
+    Array.from({ length: connections }, (_, i) => mqtt.connectAsync(url!, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion: 4, reconnectPeriod: 1000 })),
+  );
+  const perConnection = Math.ceil(messages / connections);
+  // Two messages of one device in the same millisecond would be one (device, metric, ts) and be
+  // stored once by design; keep each device's timestamps distinct so every message counts.
+  const lastTs = new Float64Array(devices);
+  const started = Date.now();
+  let sent = 0;
+  await Promise.all(
+    clients.map(async (client, c) => {
+      const first = c * perConnection;
+      const last = Math.min(messages, first + perConnection);
+      let next = first;
+      const worker = async () => {
+        while (next < last) {
+          const n = next++;
+          const device = n % devices;
+          const ts = Math.max(Date.now(), lastTs[device]! + 1);
+          lastTs[device] = ts;
+          const payload = JSON.stringify({
+            ts,
+            seq: n,
+            metrics: {
+              gantry_temp_c: 22 + (n % 50) / 10,
+              detector_temp_c: 35 + (n % 7) / 10,
+              tube_heat_pct: n % 100,
+              tube_housing_temp_c: 40 + (n % 20),
+              filament_current_a: 4.2,
+              room_temp_c: 21.5,
+              room_humidity_pct: 45,
+            },
+          });
+          await client.publishAsync(`guardian/${site}/BENCH-CT-${device}/telemetry`, payload, { qos: 1 });
+          sent++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.floor(inflight / connections)) }, worker));
+    }),
+  );
+  const elapsed = (Date.now() - started) / 1000;
+  await Promise.all(clients.map((c) => c.endAsync()));
+  process.stdout.write(`${JSON.stringify({ sent, elapsedSeconds: elapsed })}\n`);
+}
+
+run().catch((error: unknown) => {
+  process.stderr.write(`publisher failed: ${String(error)}\n`);
+  process.exit(1);
+});
