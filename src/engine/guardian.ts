@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.js';
 import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { GuardianConfig } from '../config/schema.js';
+import { ConfigError } from '../config/load.js';
 import { readFleetFile, type FleetFile } from '../devices/fleet-file.js';
 import { DeviceRegistry } from '../devices/registry.js';
 import { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
@@ -78,7 +79,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
 
   try {
     if (config.influx.url) {
-      throw new Error('GUARDIAN_INFLUX_URL is set, but this build stores telemetry in SQLite only; unset it');
+      throw new ConfigError('influx.url (GUARDIAN_INFLUX_URL): this build stores telemetry in SQLite only; unset it');
     }
     const { token: adminToken, generated } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
 

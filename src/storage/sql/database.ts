@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import type { Logger } from 'pino';
+import { ConfigError } from '../../config/load.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -17,7 +18,7 @@ export interface SqlDatabase {
 /** Opens the SQL database for registry, dead letters and (later) alerts and work orders. */
 export async function openSqlDatabase(options: { url?: string; sqliteFile: string; logger?: Logger }): Promise<SqlDatabase> {
   if (options.url) {
-    throw new Error('GUARDIAN_DATABASE_URL (PostgreSQL) is not supported by this build yet; unset it to use SQLite');
+    throw new ConfigError('database.url (GUARDIAN_DATABASE_URL): PostgreSQL is not supported by this build yet; unset it to use SQLite');
   }
   mkdirSync(dirname(options.sqliteFile), { recursive: true });
   const sqlite = new BetterSqlite3(options.sqliteFile);
