@@ -8,6 +8,7 @@ export class IngestMetrics {
   readonly rejected: Counter<'reason' | 'device'>;
   readonly deadLettersDropped: Counter;
   readonly buffered: Gauge;
+  readonly spoolBytes: Gauge;
   readonly writeSeconds: Histogram;
   readonly writeErrors: Counter;
   readonly mqttConnected: Gauge;
@@ -30,6 +31,7 @@ export class IngestMetrics {
       registers,
     });
     this.buffered = new Gauge({ name: 'guardian_ingest_queue_samples', help: 'Accepted values waiting to be written to the telemetry store', registers });
+    this.spoolBytes = new Gauge({ name: 'guardian_ingest_spool_bytes', help: 'Bytes of accepted samples in the on-disk spool, not yet confirmed in the store', registers });
     this.writeSeconds = new Histogram({
       name: 'guardian_store_write_seconds',
       help: 'Duration of one telemetry store batch write',

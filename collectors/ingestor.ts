@@ -94,7 +94,7 @@ export class Ingestor {
     for (const rejection of decoded.rejections) this.reject(topic, payload, parsed, rejection);
     if (decoded.flaggedMetrics.length > 0) await this.options.registry.flagUnknownMetrics(device.id, decoded.flaggedMetrics);
     if (decoded.samples.length === 0) return;
-    this.options.batcher.add(decoded.samples);
+    this.options.batcher.add(device.id, decoded.samples);
     this.options.metrics.points.inc(decoded.samples.length);
     const timestamps = new Set<number>();
     let newest = 0;

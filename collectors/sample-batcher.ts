@@ -1,28 +1,47 @@
 import type { Logger } from 'pino';
 import type { Sample, TelemetryStore } from '../src/storage/telemetry-store.js';
 import type { IngestMetrics } from './ingest-metrics.js';
+import type { Spool } from './spool.js';
 
 export interface SampleBatcherOptions {
   readonly batchSize: number;
   readonly flushIntervalMs: number;
-  /** Above this many buffered values, `waitForCapacity()` holds the caller (back-pressure). */
+  /** Values held in memory. Without a spool, producers wait above it; with one, the excess stays on disk. */
   readonly maxBuffered: number;
   readonly logger: Logger;
   readonly metrics?: IngestMetrics;
   /** Longest a failed write waits before it is tried again. */
   readonly maxRetryDelayMs?: number;
+  /** Write-ahead log: accepted samples are on disk before `add` returns. */
+  readonly spool?: Spool;
 }
 
 export type StoredListener = (samples: readonly Sample[], storedAt: number) => void;
 
+interface Run {
+  segment: number;
+  count: number;
+}
+
 /**
  * Groups accepted samples into batches for the telemetry store: a batch is written when it is
  * full or when the flush interval passes. A failed write keeps its samples and is retried with
- * exponential back-off; while the buffer is over its bound, producers wait.
+ * exponential back-off.
+ *
+ * With a spool, every sample is appended to disk first. Memory holds the head of the queue; when
+ * it is full (the store is down or slow), newer samples stay on disk only ("spilling") and are
+ * read back segment by segment as memory frees up, so an outage of any length costs disk, not
+ * memory. A spool segment is released once all of its samples are stored.
  */
 export class SampleBatcher {
   private queue: Sample[] = [];
   private head = 0;
+  /** Which spool segment the queued samples came from, in queue order. */
+  private runs: Run[] = [];
+  /** True while some accepted samples are on disk only. */
+  private spilling = false;
+  /** Segments up to this id have been (or are being) handled through memory. */
+  private memoryUpTo = 0;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private retryDelayMs = 0;
@@ -36,12 +55,23 @@ export class SampleBatcher {
     private readonly store: TelemetryStore,
     private readonly options: SampleBatcherOptions,
   ) {
+    // Segments left by an earlier run are replayed through the same path as a spill.
+    if (options.spool && options.spool.pendingSegments().length > 0) {
+      this.spilling = true;
+      options.logger.info({ segments: options.spool.pendingSegments().length, bytes: options.spool.bytes }, 'replaying spooled samples from an earlier run');
+    }
     this.timer = setInterval(() => void this.drain(), options.flushIntervalMs);
     this.timer.unref();
   }
 
+  /** Values in memory waiting for the store. */
   get buffered(): number {
     return this.queue.length - this.head;
+  }
+
+  /** True while the store is behind and some accepted samples wait on disk only. */
+  get spilled(): boolean {
+    return this.spilling;
   }
 
   /** Called after each successful write, with the samples now durable in the store. */
@@ -49,59 +79,125 @@ export class SampleBatcher {
     this.listeners.push(listener);
   }
 
-  add(samples: readonly Sample[]): void {
+  /** Accepts the samples of one message (all of one device). With a spool they are durable on return. */
+  add(deviceId: string, samples: readonly Sample[]): void {
     if (this.closed) throw new Error('sample batcher is closed');
-    for (const s of samples) this.queue.push(s);
-    this.options.metrics?.buffered.set(this.buffered);
+    if (samples.length === 0) return;
+    const spool = this.options.spool;
+    if (!spool) {
+      this.enqueue(samples, 0);
+    } else {
+      const segment = spool.append(deviceId, samples);
+      if (!this.spilling) {
+        this.enqueue(samples, segment);
+        this.memoryUpTo = segment;
+        if (this.buffered >= this.options.maxBuffered) {
+          // Memory is full: from here on new samples stay on disk until the store catches up.
+          spool.rotate();
+          this.spilling = true;
+          this.options.logger.warn({ buffered: this.buffered, spoolBytes: spool.bytes }, 'telemetry store is behind; spilling accepted samples to disk');
+        }
+      }
+    }
+    this.updateGauges();
     if (this.buffered >= this.options.batchSize && !this.writing) void this.drain();
   }
 
+  /** False when the caller should wait before accepting more (memory or spool full). */
   hasCapacity(): boolean {
-    return this.buffered < this.options.maxBuffered;
+    return this.options.spool ? this.options.spool.hasCapacity() : this.buffered < this.options.maxBuffered;
   }
 
-  /** Resolves once the buffer is below its bound. */
+  /** Resolves once there is capacity again. */
   waitForCapacity(): Promise<void> {
     if (this.hasCapacity()) return Promise.resolve();
     return new Promise((resolve) => this.capacityWaiters.push(resolve));
   }
 
-  /** Writes everything buffered now; rejects if the store fails. */
+  /** Writes everything accepted so far (memory and spill); rejects if the store fails. */
   async flush(): Promise<void> {
     while (this.writing) await this.writing;
-    while (this.buffered > 0) await this.writeOne();
+    for (;;) {
+      if (this.buffered === 0 && !this.refill()) return;
+      await this.writeOne();
+    }
   }
 
   /**
-   * Stops the timer and writes what is buffered, retrying for up to `timeoutMs`. Returns how many
-   * values could not be written.
+   * Stops the timer and writes what is accepted, retrying for up to `timeoutMs`. Returns how many
+   * values are not in the store: with a spool they stay on disk for the next start; without one
+   * they are lost.
    */
   async close(timeoutMs = 10_000): Promise<number> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     const deadline = Date.now() + timeoutMs;
     while (this.writing) await this.writing;
-    while (this.buffered > 0 && Date.now() < deadline) {
+    while (Date.now() < deadline && (this.buffered > 0 || this.refill())) {
       try {
         await this.writeOne();
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
       }
     }
-    const lost = this.buffered;
-    if (lost > 0) this.options.logger.error({ lost }, 'telemetry store unavailable at shutdown; buffered values not written');
+    const pending = this.buffered;
+    const spool = this.options.spool;
+    spool?.close();
+    if (spool && spool.bytes > 0) {
+      this.options.logger.warn({ spoolBytes: spool.bytes }, 'telemetry store unavailable at shutdown; accepted samples stay in the spool and are written at the next start');
+    } else if (pending > 0) {
+      this.options.logger.error({ lost: pending }, 'telemetry store unavailable at shutdown; buffered values not written');
+    }
     this.releaseWaiters();
-    return lost;
+    return spool ? 0 : pending;
+  }
+
+  private enqueue(samples: readonly Sample[], segment: number): void {
+    for (const s of samples) this.queue.push(s);
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.segment === segment) last.count += samples.length;
+    else this.runs.push({ segment, count: samples.length });
+  }
+
+  /**
+   * While spilling and memory has room, loads the next disk-only segment. Returns whether there
+   * is anything (left) to write.
+   */
+  private refill(): boolean {
+    const spool = this.options.spool;
+    if (!spool || !this.spilling) return this.buffered > 0;
+    if (this.buffered >= this.options.maxBuffered / 2) return true;
+    let next = spool.pendingSegments().find((id) => id > this.memoryUpTo);
+    if (next === undefined) {
+      // The active segment holds the newest disk-only samples: close it and read it back.
+      spool.rotate();
+      next = spool.pendingSegments().find((id) => id > this.memoryUpTo);
+    }
+    if (next === undefined) {
+      this.spilling = false;
+      this.options.logger.info('spooled samples caught up; back to writing from memory');
+      return this.buffered > 0;
+    }
+    const samples = spool.read(next);
+    this.memoryUpTo = next;
+    if (samples.length === 0) {
+      spool.release(next, 0);
+      return this.refill();
+    }
+    this.enqueue(samples, next);
+    this.updateGauges();
+    return true;
   }
 
   private drain(): Promise<void> {
-    if (this.writing || this.buffered === 0 || Date.now() < this.nextAttemptAt) return this.writing ?? Promise.resolve();
+    if (this.writing || Date.now() < this.nextAttemptAt) return this.writing ?? Promise.resolve();
+    if (this.buffered === 0 && !this.refill()) return Promise.resolve();
     this.writing = (async () => {
       try {
-        while (this.buffered > 0) {
-          // Below a full batch, only the timer writes: it keeps batches large under load.
+        while (this.buffered > 0 || this.refill()) {
           await this.writeOne();
-          if (this.buffered < this.options.batchSize) break;
+          // Below a full batch, only the timer writes: it keeps batches large under load.
+          if (this.buffered < this.options.batchSize && !this.spilling) break;
         }
       } catch {
         // writeOne logged it and set the back-off; the timer tries again.
@@ -130,12 +226,13 @@ export class SampleBatcher {
     this.nextAttemptAt = 0;
     this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
     this.head = end;
+    this.releaseRuns(batch.length);
     // Compact occasionally rather than shifting the array on every batch.
     if (this.head > 50_000 || this.head === this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    this.options.metrics?.buffered.set(this.buffered);
+    this.updateGauges();
     const storedAt = Date.now();
     for (const listener of this.listeners) {
       try {
@@ -145,6 +242,24 @@ export class SampleBatcher {
       }
     }
     if (this.hasCapacity()) this.releaseWaiters();
+  }
+
+  /** Tells the spool which of its samples are now in the store. */
+  private releaseRuns(count: number): void {
+    let left = count;
+    while (left > 0 && this.runs.length > 0) {
+      const run = this.runs[0]!;
+      const n = Math.min(run.count, left);
+      run.count -= n;
+      left -= n;
+      this.options.spool?.release(run.segment, n);
+      if (run.count === 0) this.runs.shift();
+    }
+  }
+
+  private updateGauges(): void {
+    this.options.metrics?.buffered.set(this.buffered);
+    if (this.options.spool) this.options.metrics?.spoolBytes.set(this.options.spool.bytes);
   }
 
   private releaseWaiters(): void {

@@ -95,6 +95,20 @@ export const ConfigSchema = z
         flushInterval: duration('250ms'),
         /** Samples held in memory waiting for the store before the collector stops reading. */
         maxBufferedSamples: z.coerce.number().int().positive().default(200_000),
+        /**
+         * Write-ahead spool under `<dataDir>/spool`: accepted samples are on disk before their
+         * message is acknowledged, and survive a crash or a store outage.
+         */
+        spool: z
+          .object({
+            enabled: bool.default(true),
+            /** Past this, the collector stops acknowledging and the broker holds the messages. */
+            maxBytes: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+            segmentBytes: z.coerce.number().int().positive().default(2 * 1024 * 1024),
+            /** How often the spool is forced to disk (0: left to the OS; safe against a process crash, not a power cut). */
+            fsyncInterval: duration('1s'),
+          })
+          .prefault({}),
         /** Bytes of a rejected payload kept with its dead letter. */
         deadLetterPayloadBytes: z.coerce.number().int().positive().default(4_096),
         /** Dead letters kept for inspection; older ones are pruned. */

@@ -9,6 +9,8 @@ import type { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { Ingestor } from '../../collectors/ingestor.js';
 import { MqttCollector } from '../../collectors/mqtt-collector.js';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
+import { Spool } from '../../collectors/spool.js';
+import { join, resolve } from 'node:path';
 
 export interface IngestPipeline {
   readonly ingestor: Ingestor;
@@ -38,7 +40,17 @@ export interface IngestPipelineOptions {
 export async function startIngestPipeline(options: IngestPipelineOptions): Promise<IngestPipeline> {
   const { config, logger, metrics } = options;
   const c = config.collector;
+  const spool = c.spool.enabled
+    ? new Spool({
+        dir: join(resolve(config.dataDir), 'spool'),
+        maxBytes: c.spool.maxBytes,
+        segmentBytes: c.spool.segmentBytes,
+        fsyncIntervalMs: c.spool.fsyncInterval,
+        logger: logger.child({ component: 'spool' }),
+      })
+    : undefined;
   const batcher = new SampleBatcher(options.telemetry, {
+    ...(spool && { spool }),
     batchSize: c.batchSize,
     flushIntervalMs: c.flushInterval,
     maxBuffered: c.maxBufferedSamples,

@@ -1,0 +1,149 @@
+import { appendFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { SampleBatcher } from '../../collectors/sample-batcher.js';
+import { Spool } from '../../collectors/spool.js';
+import { silentLogger } from '../../src/log.js';
+import type { Sample, TelemetryStore } from '../../src/storage/telemetry-store.js';
+import { tempDir, waitFor } from '../helpers.js';
+
+/** A telemetry store double that can be switched off, counting what it holds by identity. */
+class SwitchableStore implements Pick<TelemetryStore, 'write'> {
+  readonly points = new Map<string, number>();
+  up = true;
+  writes = 0;
+  async write(samples: readonly Sample[]): Promise<void> {
+    if (!this.up) throw new Error('store unavailable');
+    this.writes++;
+    for (const s of samples) this.points.set(`${s.deviceId}|${s.metric}|${s.ts}`, s.value);
+  }
+}
+
+const logger = silentLogger();
+const dirs: Array<{ remove: () => void }> = [];
+afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
+
+function spoolIn(options: Partial<{ segmentBytes: number; maxBytes: number }> = {}) {
+  const dir = tempDir('guardian-spool-');
+  dirs.push(dir);
+  const make = () => new Spool({ dir: dir.path, segmentBytes: options.segmentBytes ?? 4096, maxBytes: options.maxBytes ?? 1e9, fsyncIntervalMs: 0, logger });
+  return { dir: dir.path, make };
+}
+
+const message = (device: string, i: number, metrics = 3): Sample[] =>
+  Array.from({ length: metrics }, (_, m) => ({ deviceId: device, metric: `m${m}_pct`, ts: 1_764_000_000_000 + i * 1000, value: i + m / 10 }));
+
+describe('spool', () => {
+  it('reads back what was appended, in order, and deletes a segment once all of it is stored', () => {
+    const { dir, make } = spoolIn({ segmentBytes: 200 });
+    const spool = make();
+    const ids = [0, 1, 2, 3, 4].map((i) => spool.append('CT-1', message('CT-1', i)));
+    spool.rotate();
+    const segments = spool.pendingSegments();
+    expect(segments.length).toBeGreaterThan(1);
+    const replayed = segments.flatMap((id) => spool.read(id));
+    expect(replayed).toEqual([0, 1, 2, 3, 4].flatMap((i) => message('CT-1', i)));
+    for (const id of new Set(ids)) spool.release(id, ids.filter((x) => x === id).length * 3);
+    expect(spool.pendingSegments()).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(spool.bytes).toBe(0);
+  });
+
+  it('skips a torn last line left by a crash and keeps the rest', () => {
+    const { dir, make } = spoolIn();
+    const spool = make();
+    spool.append('MR-1', message('MR-1', 1));
+    spool.close();
+    const [file] = readdirSync(dir);
+    appendFileSync(join(dir, file!), '["MR-1",[["m0_pct",17640');
+    const reopened = make();
+    const [id] = reopened.pendingSegments();
+    expect(reopened.read(id!)).toEqual(message('MR-1', 1));
+  });
+
+  it('reports no capacity past its size limit', () => {
+    const { make } = spoolIn({ maxBytes: 300 });
+    const spool = make();
+    expect(spool.hasCapacity()).toBe(true);
+    for (let i = 0; i < 5; i++) spool.append('CT-1', message('CT-1', i));
+    expect(spool.hasCapacity()).toBe(false);
+  });
+});
+
+describe('sample batcher with a spool', () => {
+  it('keeps memory bounded during a store outage and stores everything once the store is back', async () => {
+    const { make } = spoolIn({ segmentBytes: 2048 });
+    const store = new SwitchableStore();
+    const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 50, flushIntervalMs: 10, maxBuffered: 100, logger, spool: make() });
+    store.up = false;
+    let peak = 0;
+    for (let i = 0; i < 500; i++) {
+      batcher.add('CT-1', message('CT-1', i));
+      peak = Math.max(peak, batcher.buffered);
+    }
+    expect(peak).toBeLessThanOrEqual(100 + 3);
+    expect(batcher.spilled).toBe(true);
+    store.up = true;
+    await waitFor(() => store.points.size === 1500, { what: 'all samples stored' });
+    await waitFor(() => !batcher.spilled);
+    for (let i = 500; i < 510; i++) batcher.add('CT-1', message('CT-1', i));
+    expect(await batcher.close()).toBe(0);
+    expect(store.points.size).toBe(1530);
+  });
+
+  it('replays at the next start what an earlier run accepted but did not store', async () => {
+    const { dir, make } = spoolIn({ segmentBytes: 1024 });
+    const store = new SwitchableStore();
+    store.up = false;
+    const first = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 20, flushIntervalMs: 10, maxBuffered: 40, logger, spool: make() });
+    for (let i = 0; i < 100; i++) first.add('MR-1', message('MR-1', i));
+    await first.close(200); // the store never came back: everything stays on disk
+    expect(readdirSync(dir).length).toBeGreaterThan(0);
+
+    store.up = true;
+    const second = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 20, flushIntervalMs: 10, maxBuffered: 40, logger, spool: make() });
+    await waitFor(() => store.points.size === 300, { what: 'replayed samples stored' });
+    await second.close();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stores every accepted sample whatever the pattern of outages (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.boolean()), { minLength: 1, maxLength: 12 }), async (steps) => {
+        const { make } = spoolIn({ segmentBytes: 512 });
+        const store = new SwitchableStore();
+        const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 16, flushIntervalMs: 5, maxBuffered: 32, logger, spool: make() });
+        let n = 0;
+        for (const [count, up] of steps) {
+          store.up = up;
+          for (let i = 0; i < count; i++) batcher.add('CT-1', message('CT-1', n++, 2));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        store.up = true;
+        await batcher.flush();
+        await batcher.close();
+        expect(store.points.size).toBe(n * 2);
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe('sample batcher without a spool', () => {
+  it('holds producers at its bound and releases them after a write', async () => {
+    const store = new SwitchableStore();
+    store.up = false;
+    const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 10, flushIntervalMs: 10, maxBuffered: 30, logger, maxRetryDelayMs: 20 });
+    for (let i = 0; i < 10; i++) batcher.add('CT-1', message('CT-1', i));
+    expect(batcher.hasCapacity()).toBe(false);
+    let released = false;
+    void batcher.waitForCapacity().then(() => (released = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(released).toBe(false);
+    store.up = true;
+    await waitFor(() => released, { what: 'producer released' });
+    await batcher.close();
+    expect(store.points.size).toBe(30);
+  });
+});
