@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { IngestMetrics } from './ingest-metrics.js';
@@ -12,20 +13,48 @@ export interface MqttCollectorOptions {
   readonly password?: string;
   /** MQTT 5 for external brokers; the embedded broker speaks 3.1.1 (4). */
   readonly protocolVersion: 4 | 5;
+  /**
+   * Keep the session on the broker across disconnects (MQTT 5 session expiry), so QoS 1 messages
+   * published while the collector is away are queued for it. Off for the embedded broker, which
+   * lives and dies with this process.
+   */
+  readonly persistentSession?: { readonly expirySeconds: number };
+  /** MQTT 5 shared-subscription group for splitting load between instances. */
+  readonly sharedGroup?: string;
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string; readonly rejectUnauthorized: boolean };
+  readonly reconnect?: { readonly minMs: number; readonly maxMs: number };
   readonly ingestor: Ingestor;
   readonly batcher: SampleBatcher;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
 }
 
+/** Exponential back-off with ±25 % jitter, so a fleet of collectors does not reconnect in step. */
+export function reconnectDelay(attempt: number, minMs: number, maxMs: number, random = Math.random): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+/** The subscriptions of a collector: everything under the prefix, shared between instances when a group is set. */
+export function subscriptionsFor(prefix: string, sharedGroup?: string): string[] {
+  if (!sharedGroup) return [`${prefix}/#`];
+  // A shared subscription gets no retained messages, so each instance also reads device status
+  // itself; recording the same status twice is harmless.
+  return [`$share/${sharedGroup}/${prefix}/#`, `${prefix}/+/+/status`];
+}
+
 /**
  * Subscribes to every message under the topic prefix and feeds them to the ingestor.
- * Messages are acknowledged (QoS 1 PUBACK) as soon as they are handled, except while the sample
- * buffer is full: then the acknowledgement waits, and with it the broker's flow to us.
+ * A QoS 1 message is acknowledged once the ingestor has handled it — its samples are in the spool
+ * or its event/status in the database — and, when the spool is full, only once there is room
+ * again, which holds back the broker's flow to us rather than dropping anything.
  */
 export class MqttCollector {
   private client: MqttClient | undefined;
   private connectedOnce = false;
+  private stopping = false;
+  private attempts = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
@@ -36,14 +65,22 @@ export class MqttCollector {
   /** Connects and subscribes; resolves on the first successful subscription. */
   start(): Promise<void> {
     const { url, clientId, topicPrefix, logger, metrics } = this.options;
+    const persistent = this.options.persistentSession;
+    const tls = this.options.tls;
     const clientOptions: IClientOptions = {
       clientId,
       protocolVersion: this.options.protocolVersion,
-      clean: true,
-      reconnectPeriod: 1_000,
+      clean: !persistent,
+      ...(persistent && this.options.protocolVersion === 5 && { properties: { sessionExpiryInterval: persistent.expirySeconds } }),
+      // Reconnection is ours (below): mqtt.js only knows a fixed period.
+      reconnectPeriod: 0,
       connectTimeout: 10_000,
       ...(this.options.username !== undefined && { username: this.options.username }),
       ...(this.options.password !== undefined && { password: this.options.password }),
+      ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),
+      ...(tls?.certFile && { cert: readFileSync(tls.certFile) }),
+      ...(tls?.keyFile && { key: readFileSync(tls.keyFile) }),
+      ...(tls && { rejectUnauthorized: tls.rejectUnauthorized }),
     };
     const client = mqtt.connect(url, clientOptions);
     this.client = client;
@@ -57,14 +94,18 @@ export class MqttCollector {
           (error: unknown) => done(error as Error),
         );
     };
+    const topics = subscriptionsFor(topicPrefix, this.options.sharedGroup);
     return new Promise((resolve, reject) => {
-      client.on('connect', () => {
+      client.on('connect', (connack) => {
+        this.attempts = 0;
         metrics.mqttConnected.set(1);
-        logger.info({ url: redact(url), clientId }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
-        client.subscribe(`${topicPrefix}/#`, { qos: 1 }, (error) => {
-          if (error) {
-            logger.error({ err: error }, 'MQTT subscription failed');
-            if (!this.connectedOnce) reject(error);
+        logger.info({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
+        client.subscribe(topics, { qos: 1 }, (error, granted) => {
+          const refused = granted?.filter((g) => g.qos >= 0x80) ?? [];
+          if (error || refused.length > 0) {
+            const reason = error ?? new Error(`broker refused subscription ${refused.map((g) => g.topic).join(', ')}`);
+            logger.error({ err: reason }, 'MQTT subscription failed');
+            if (!this.connectedOnce) reject(reason);
             return;
           }
           if (!this.connectedOnce) {
@@ -73,15 +114,38 @@ export class MqttCollector {
           }
         });
       });
-      client.on('close', () => metrics.mqttConnected.set(0));
+      client.on('close', () => {
+        metrics.mqttConnected.set(0);
+        this.scheduleReconnect();
+      });
       client.on('error', (error) => {
         logger.warn({ err: error, url: redact(url) }, 'MQTT connection error');
+        const code = (error as { code?: unknown }).code;
+        // Wrong credentials or a refused client id will not fix themselves: fail start-up.
+        if (!this.connectedOnce && (code === 4 || code === 5 || code === 134 || code === 135)) {
+          this.stopping = true;
+          client.end(true);
+          reject(new Error(`MQTT broker ${redact(url)} refused the connection: ${error.message}`));
+        }
       });
-      client.on('offline', () => logger.warn({ url: redact(url) }, 'MQTT broker unreachable; reconnecting'));
     });
   }
 
+  private scheduleReconnect(): void {
+    if (this.stopping || this.reconnectTimer) return;
+    const reconnect = this.options.reconnect ?? { minMs: 1_000, maxMs: 30_000 };
+    const delay = reconnectDelay(this.attempts++, reconnect.minMs, reconnect.maxMs);
+    this.options.logger.warn({ url: redact(this.options.url), inMs: delay, attempt: this.attempts }, 'MQTT broker unreachable; reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopping) this.client?.reconnect();
+    }, delay);
+    // Not unref'd: while the broker is away this timer is what keeps `guardian collect` alive.
+  }
+
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const client = this.client;
     if (!client) return;
     await client.endAsync();

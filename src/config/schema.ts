@@ -49,7 +49,23 @@ export const ConfigSchema = z
         host: z.string().default('127.0.0.1'),
         username: z.string().optional(),
         password: z.string().optional(),
+        /** Fixed client id: the broker keeps this collector's session (and queued messages) under it. Unique per instance. */
         clientId: z.string().min(1).max(64).default('guardian-collector'),
+        /**
+         * MQTT 5 shared-subscription group: instances with the same group split the telemetry
+         * between them (`$share/<group>/…`). External brokers only (Mosquitto ≥ 2, EMQX).
+         */
+        sharedGroup: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only').optional(),
+        /** How long an external broker keeps this collector's session while it is away. */
+        sessionExpiry: duration('1d'),
+        /** TLS for mqtts:// and wss://: CA, client certificate and key files (PEM). */
+        caFile: z.string().optional(),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+        rejectUnauthorized: bool.default(true),
+        /** Reconnect back-off: first and longest wait (with ±25 % jitter). */
+        reconnectMin: duration('1s'),
+        reconnectMax: duration('30s'),
         topicPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('guardian'),
       })
       .prefault({}),
@@ -123,7 +139,16 @@ export const ConfigSchema = z
       })
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.mqtt.sharedGroup && !config.mqtt.url) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mqtt', 'sharedGroup'],
+        message: 'needs an external broker (mqtt.url / GUARDIAN_MQTT_URL): the embedded broker has no shared subscriptions',
+      });
+    }
+  });
 
 export type GuardianConfig = z.output<typeof ConfigSchema>;
 export type GuardianConfigInput = z.input<typeof ConfigSchema>;

@@ -91,6 +91,17 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     protocolVersion: options.protocolVersion,
     ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
     ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ...(options.protocolVersion === 5 && { persistentSession: { expirySeconds: Math.round(config.mqtt.sessionExpiry / 1000) } }),
+    ...(config.mqtt.sharedGroup && { sharedGroup: config.mqtt.sharedGroup }),
+    ...((config.mqtt.caFile || config.mqtt.certFile || config.mqtt.keyFile || !config.mqtt.rejectUnauthorized) && {
+      tls: {
+        rejectUnauthorized: config.mqtt.rejectUnauthorized,
+        ...(config.mqtt.caFile && { caFile: config.mqtt.caFile }),
+        ...(config.mqtt.certFile && { certFile: config.mqtt.certFile }),
+        ...(config.mqtt.keyFile && { keyFile: config.mqtt.keyFile }),
+      },
+    }),
+    reconnect: { minMs: config.mqtt.reconnectMin, maxMs: config.mqtt.reconnectMax },
     ingestor,
     batcher,
     metrics,

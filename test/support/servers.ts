@@ -1,0 +1,175 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/**
+ * External servers for integration tests. A suite that needs one runs when it is available and is
+ * skipped with the reason in its name otherwise — except when GUARDIAN_TEST_REQUIRE_SERVERS is set
+ * (CI sets it), where a missing server fails the run instead.
+ */
+export const REQUIRE_SERVERS = ['1', 'true', 'yes'].includes((process.env.GUARDIAN_TEST_REQUIRE_SERVERS ?? '').toLowerCase());
+
+/** `describe` title and skip flag for a suite that needs a server; throws in CI when it is missing. */
+export function needs(what: string, available: boolean, missingReason: string): { title: string; skip: boolean } {
+  if (available) return { title: what, skip: false };
+  if (REQUIRE_SERVERS) throw new Error(`${what}: required server missing (${missingReason}) and GUARDIAN_TEST_REQUIRE_SERVERS is set`);
+  return { title: `${what} — skipped: ${missingReason}`, skip: true };
+}
+
+export function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/**
+ * A Mosquitto of the test's own, on a free loopback port, with persistence in its own folder, so
+ * a test can stop and restart it without touching the machine's broker.
+ */
+export class MosquittoServer {
+  private child: ChildProcess | undefined;
+  readonly url: string;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {
+    this.url = `mqtt://127.0.0.1:${port}`;
+  }
+
+  static async start(dir: string): Promise<MosquittoServer> {
+    mkdirSync(dir, { recursive: true });
+    // Started as root, mosquitto would drop to its own user, which cannot write into a private temp folder.
+    const asRoot = process.getuid?.() === 0;
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'mosquitto.conf'),
+      [
+        `listener ${port} 127.0.0.1`,
+        'allow_anonymous true',
+        ...(asRoot ? ['user root'] : []),
+        'persistence true',
+        `persistence_location ${dir}/`,
+        'autosave_interval 1',
+        // A collector that is away keeps its queue whole (the default drops past 1000).
+        'max_queued_messages 0',
+        'max_inflight_messages 100',
+        'log_dest none',
+        '',
+      ].join('\n'),
+    );
+    const server = new MosquittoServer(port, dir);
+    await server.restart();
+    return server;
+  }
+
+  async restart(): Promise<void> {
+    if (this.child) await stopProcess(this.child);
+    this.child = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: 'ignore' });
+    await waitForPort(this.port, 10_000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child) await stopProcess(this.child);
+    this.child = undefined;
+  }
+}
+
+/** A throw-away InfluxDB 1.x of the test's own (Debian's influxd), so a test can stop and start it. */
+export class InfluxServer {
+  private child: ChildProcess | undefined;
+  readonly url: string;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  static async start(dir: string): Promise<InfluxServer> {
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const rpc = await freePort();
+    writeFileSync(
+      join(dir, 'influxdb.conf'),
+      [
+        'reporting-enabled = false',
+        `bind-address = "127.0.0.1:${rpc}"`,
+        '[meta]',
+        `  dir = "${dir}/meta"`,
+        '[data]',
+        `  dir = "${dir}/data"`,
+        `  wal-dir = "${dir}/wal"`,
+        '  query-log-enabled = false',
+        '[http]',
+        `  bind-address = "127.0.0.1:${port}"`,
+        '  log-enabled = false',
+        '[logging]',
+        '  level = "error"',
+        '[monitor]',
+        '  store-enabled = false',
+        '',
+      ].join('\n'),
+    );
+    const server = new InfluxServer(port, dir);
+    await server.resume();
+    return server;
+  }
+
+  async resume(): Promise<void> {
+    if (this.child) return;
+    this.child = spawn('influxd', ['-config', join(this.dir, 'influxdb.conf')], { stdio: 'ignore' });
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      try {
+        if ((await fetch(`${this.url}/ping`)).status === 204) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`influxd did not answer on ${this.url}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child) await stopProcess(this.child);
+    this.child = undefined;
+  }
+}
