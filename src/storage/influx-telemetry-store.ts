@@ -19,12 +19,13 @@
  * unless their summary equals one of that hour's contributions, which makes them its source
  * left behind by a failed pass: reads then count them once, and the next pass deletes them.
  *
- * Limitations, all documented in INFLUX_LAYOUT: a late batch whose summary equals an earlier
+ * Limitations (also in INFLUX_LAYOUT): a late batch whose summary equals an earlier
  * contribution of the same series-hour exactly (same metrics, min, max, sum and count) is taken
  * for a repeat and replaces it (right for re-sent duplicates, otherwise `count` comes out low);
- * a sample written into an hour while a retention pass is between reading and deleting that very
- * hour is deleted without being counted (the window is one request long, and only data older
- * than the raw horizon is exposed to it); `latest()` only sees raw data.
+ * a sample written into an hour while a retention pass is between summarising and deleting that
+ * very hour is deleted without being counted (the window is the summary query, roll-up write and
+ * DELETE of one day's chunk, and only data older than the raw horizon is exposed to it);
+ * `latest()` only sees raw data.
  */
 import { createHash } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
@@ -80,6 +81,11 @@ InfluxDB layout of Remote Guardian telemetry
   then reach back only as far as it keeps raw data.
 - latest() answers from raw data only: a metric whose raw points are all past retention has no
   latest value any more, though metrics() still lists it while its roll-ups exist.
+- InfluxDB has no transactions, so two rare cases differ from the SQLite store: late data whose
+  summary equals an existing roll-up point of its series-hour exactly is taken for a repeat of
+  it (right for re-sent duplicates; otherwise that hour's count comes out low), and a sample
+  written into an hour older than the raw horizon while a retention pass is rolling up that
+  very hour may be deleted uncounted.
 `;
 
 /** Line-protocol lines per HTTP request: ~0.3–0.5 MB uncompressed, well inside server limits. */
@@ -120,8 +126,8 @@ export interface InfluxTelemetryStoreOptions {
   readonly writeApi?: InfluxWriteApiChoice;
   /**
    * Gzip write bodies (default true). Worth it over a network; against a server on the same
-   * host it costs throughput instead (measured with 1.6.7 on 2 cores: ~250k points/s gzipped,
-   * ~310k without).
+   * host it costs throughput instead (measured with 1.6.7 on 2 cores, one writer: ~250k points/s
+   * gzipped, ~275–330k without).
    */
   readonly gzip?: boolean;
 }
@@ -464,12 +470,12 @@ export class InfluxTelemetryStore implements TelemetryStore {
    * a day at a time (summary query, roll-up write, then DELETE), and deletes roll-ups of hours
    * that ended at or before `now - rollupMs`. Passes of one store run one after the other.
    */
-  applyRetention(policy: RetentionPolicy, now: number): Promise<RetentionResult> {
+  async applyRetention(policy: RetentionPolicy, now: number): Promise<RetentionResult> {
     this.assertOpen();
-    if (!Number.isFinite(now)) return Promise.reject(new RangeError(`now must be finite, got ${now}`));
+    if (!Number.isFinite(now)) throw new RangeError(`now must be finite, got ${now}`);
     for (const [name, ms] of Object.entries(policy)) {
       if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-        return Promise.reject(new RangeError(`${name} must be a finite non-negative number of ms, got ${String(ms)}`));
+        throw new RangeError(`${name} must be a finite non-negative number of ms, got ${String(ms)}`);
       }
     }
     const run = this.retentionQueue.then(() => this.retain(policy, now));

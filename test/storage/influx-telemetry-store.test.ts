@@ -43,7 +43,7 @@ async function influxql(db: string | undefined, q: string): Promise<{ columns: s
 }
 
 const contractDb = uniqueDatabase();
-const specificDbs: string[] = [contractDb];
+const databases: string[] = [contractDb];
 const opened: InfluxTelemetryStore[] = [];
 
 async function open(database: string, extra: Partial<InfluxTelemetryStoreOptions> = {}): Promise<InfluxTelemetryStore> {
@@ -55,7 +55,7 @@ async function open(database: string, extra: Partial<InfluxTelemetryStoreOptions
 afterAll(async () => {
   for (const s of opened.splice(0)) await s.close();
   if (INFLUX_URL !== undefined) {
-    for (const db of specificDbs) await influxql(undefined, `DROP DATABASE ${influxIdent(db)}`);
+    for (const db of databases) await influxql(undefined, `DROP DATABASE ${influxIdent(db)}`);
   }
 });
 
@@ -219,7 +219,7 @@ specific(`InfluxTelemetryStore specifics (${INFLUX_URL ?? `skipped: ${SKIP_REASO
   let db: string;
   beforeAll(() => {
     db = uniqueDatabase();
-    specificDbs.push(db);
+    databases.push(db);
   });
 
   it('creates the database on 1.x and picks the write endpoint the server has', async () => {
@@ -348,7 +348,7 @@ specific(`InfluxTelemetryStore specifics (${INFLUX_URL ?? `skipped: ${SKIP_REASO
     let own: string;
     const seeded = async (tagsFor?: InfluxTelemetryStoreOptions['tagsFor']): Promise<InfluxTelemetryStore> => {
       own = uniqueDatabase();
-      specificDbs.push(own);
+      databases.push(own);
       const store = await open(own, tagsFor ? { tagsFor } : {});
       const batch: Sample[] = [];
       for (let i = 0; i < 180; i++) batch.push(sample('mr-1', 'm', BASE + i * MINUTE, i));
