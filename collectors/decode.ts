@@ -24,6 +24,7 @@ const reject = (reason: RejectReason, detail: string, count = 1): Rejection => (
 
 /** Size, UTF-8 JSON and object checks shared by every message kind. */
 export function readJsonObject(payload: Uint8Array, maxBytes: number): ReadResult {
+  if (payload.byteLength === 0) return { ok: false, rejection: reject('invalid_json', 'payload is empty') };
   if (payload.byteLength > maxBytes) {
     return { ok: false, rejection: reject('payload_too_large', `payload is ${payload.byteLength} bytes, the limit is ${maxBytes}`) };
   }
@@ -48,7 +49,8 @@ const SampleShape = z.object({
 
 const BatchShape = z.object({
   deviceId: z.string().optional(),
-  samples: z.array(z.unknown(), { error: 'samples must be an array' }),
+  samples: z.array(z.unknown(), { error: 'samples must be an array' }).min(1, 'samples is empty'),
+  metrics: z.undefined({ error: 'a message carries either metrics or samples, not both' }).optional(),
 });
 
 const SingleShape = SampleShape.extend({ deviceId: z.string().optional() });
@@ -150,7 +152,8 @@ export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Mo
       tally.add('ts_too_old', `${where}: ts ${new Date(ts).toISOString()} is older than the retention of ${Math.round(limits.maxAgeMs / 86_400_000)} days`);
       return;
     }
-    const entries = Object.entries(shape.data.metrics);
+    // Keys as sent: a validated copy would silently drop names such as "__proto__".
+    const entries = Object.entries((raw as { metrics: Record<string, unknown> }).metrics);
     if (entries.length === 0) {
       tally.add('empty_sample', `${where}: metrics is empty`);
       return;

@@ -21,7 +21,7 @@ export class IngestMetrics {
     this.points = new Counter({ name: 'guardian_ingest_points_total', help: 'Metric values accepted', registers });
     this.rejected = new Counter({
       name: 'guardian_ingest_rejected_total',
-      help: 'Rejected messages or parts of messages, by reason and device ("" when unknown)',
+      help: 'Rejected messages or parts of messages, by reason and registered device ("" for unregistered devices and bad topics)',
       labelNames: ['reason', 'device'],
       registers,
     });

@@ -75,7 +75,7 @@ export class Ingestor {
         return;
       }
       if (device.site !== parsed.site) return this.reject(topic, payload, parsed, siteMismatch(device, parsed));
-      await this.options.registry.recordStatus(device.id, status.state, status.ts);
+      await this.options.registry.recordStatus(device.id, status.state, status.ts, now);
       return;
     }
 
@@ -148,7 +148,10 @@ export class Ingestor {
   }
 
   private reject(topic: string, payload: Uint8Array, parsed: ParsedTopic | undefined, rejection: Rejection): void {
-    this.options.metrics.rejected.inc({ reason: rejection.reason, device: parsed?.device ?? '' }, rejection.count);
+    // Only registered ids become label values: anyone can publish to any topic, and every new
+    // label value is a new series in /metrics.
+    const device = parsed && this.options.registry.get(parsed.device) ? parsed.device : '';
+    this.options.metrics.rejected.inc({ reason: rejection.reason, device }, rejection.count);
     const limit = this.options.deadLetterPayloadBytes;
     const text = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.byteLength, limit)).toString('utf8');
     this.options.deadLetters.add({

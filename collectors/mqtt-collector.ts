@@ -55,6 +55,7 @@ export class MqttCollector {
   private stopping = false;
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastMessageAt = 0;
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
@@ -85,6 +86,7 @@ export class MqttCollector {
     const client = mqtt.connect(url, clientOptions);
     this.client = client;
     client.handleMessage = (packet, done) => {
+      this.lastMessageAt = Date.now();
       const payload = packet.payload as Buffer;
       this.options.ingestor
         .handle(packet.topic, typeof payload === 'string' ? Buffer.from(payload) : payload)
@@ -141,6 +143,14 @@ export class MqttCollector {
       if (!this.stopping) this.client?.reconnect();
     }, delay);
     // Not unref'd: while the broker is away this timer is what keeps `guardian collect` alive.
+  }
+
+  /** Resolves once no message has arrived for `quietMs` (or after `maxMs`): the broker has handed over what it had. */
+  async waitIdle(quietMs: number, maxMs: number): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    while (Date.now() < deadline && Date.now() - this.lastMessageAt < quietMs) {
+      await new Promise((r) => setTimeout(r, Math.min(quietMs, 50)));
+    }
   }
 
   async stop(): Promise<void> {

@@ -10,7 +10,7 @@ export const REJECT_REASONS = {
   invalid_schema: 'payload does not have the contract shape',
   device_mismatch: 'deviceId in the payload differs from the device in the topic',
   site_mismatch: 'device is registered at another site than the topic names',
-  unknown_device: 'device is not registered and auto-registration is off',
+  unknown_device: 'device is not registered (and could not be registered automatically)',
   missing_ts: 'sample has no ts',
   invalid_ts: 'ts is neither epoch milliseconds nor an ISO-8601 time',
   ts_in_future: 'ts is further in the future than the clock-skew tolerance',

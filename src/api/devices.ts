@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { metricDefinition, MODALITIES } from '../catalogue/metrics.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { DeviceConflictError, type RegisteredDevice } from '../devices/registry.js';
+import { DeviceConflictError, UnknownSiteError, type RegisteredDevice } from '../devices/registry.js';
 import { DeviceSchema, LocationSchema } from '../devices/device.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
@@ -38,6 +38,7 @@ const DeviceView = z.object({
 
 /** Most points a telemetry query returns per metric; a smaller step over a long range is refused. */
 const MAX_POINTS = 20_000;
+const MAX_STEP = 366 * 86_400_000;
 /** Bucket widths the automatic step picks from. */
 const NICE_STEPS = ['1s', '5s', '10s', '30s', '1m', '5m', '10m', '15m', '30m', '1h', '2h', '6h', '12h', '1d', '7d'].map((s) => parseDuration(s)!);
 
@@ -98,16 +99,37 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     {
       schema: {
         tags: ['devices'],
-        summary: 'Register a device, or update its description',
+        summary: 'Register a device at a registered site',
         body: DeviceSchema,
-        response: { 200: DeviceView, 201: DeviceView, 409: ErrorBody },
+        response: { 201: DeviceView, 409: ErrorBody, 422: ErrorBody },
       },
     },
     async (request, reply) => {
-      const existed = ctx.registry.get(request.body.id) !== undefined;
       try {
-        const device = await ctx.registry.upsert(request.body, 'api');
-        return reply.code(existed ? 200 : 201).send(await view(device));
+        return reply.code(201).send(await view(await ctx.registry.create(request.body, 'api')));
+      } catch (error) {
+        if (error instanceof DeviceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
+        if (error instanceof UnknownSiteError) return reply.code(422).send({ error: 'unknown_site', message: error.message });
+        throw error;
+      }
+    },
+  );
+
+  app.patch(
+    '/api/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Change a device; fields not given stay as they are (site and modality cannot change)',
+        params: z.object({ id: z.string() }),
+        body: DeviceSchema.omit({ id: true }).partial(),
+        response: { 200: DeviceView, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!ctx.registry.get(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+      try {
+        return await view(await ctx.registry.update(request.params.id, request.body));
       } catch (error) {
         if (error instanceof DeviceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
         throw error;
@@ -134,7 +156,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
           to: TimeParam.default('now'),
           step: z
             .string()
-            .refine((s) => s === 'raw' || s === 'auto' || (parseDuration(s) ?? 0) > 0, 'must be a positive duration (30s, 5m, 1h), "raw" or "auto"')
+            .refine((s) => s === 'raw' || s === 'auto' || ((parseDuration(s) ?? 0) >= 1000 && (parseDuration(s) ?? 0) <= MAX_STEP), 'must be a duration from 1s to 366d (30s, 5m, 1h), "raw" or "auto"')
             .default('auto'),
         }),
         response: {
@@ -158,7 +180,12 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       const from = resolveTime(request.query.from, now)!;
       const to = resolveTime(request.query.to, now)!;
       if (to <= from) return reply.code(400).send({ error: 'bad_request', message: 'to must be after from' });
-      const metrics = request.query.metric ? request.query.metric.split(',').map((m) => m.trim()).filter(Boolean) : await ctx.telemetry.metrics(device.id);
+      const stored = await ctx.telemetry.metrics(device.id);
+      const metrics = request.query.metric ? [...new Set(request.query.metric.split(',').map((m) => m.trim()).filter(Boolean))] : stored;
+      const unknown = metrics.filter((m) => !metricDefinition(device.modality, m) && !stored.includes(m));
+      if (unknown.length > 0) {
+        return reply.code(400).send({ error: 'bad_request', message: `${device.id} (${device.modality}) has no metric ${unknown.join(', ')}` });
+      }
       const stepText = request.query.step;
       let stepMs: number | undefined;
       if (stepText === 'auto') stepMs = NICE_STEPS.find((s) => (to - from) / s <= 500) ?? NICE_STEPS[NICE_STEPS.length - 1]!;
@@ -171,11 +198,15 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
           const def = metricDefinition(device.modality, metric);
           const points =
             stepMs === undefined
-              ? (await ctx.telemetry.raw({ deviceId: device.id, metric, from, to, limit: MAX_POINTS })).map((s) => ({ ts: iso(s.ts), value: s.value }))
+              ? (await ctx.telemetry.raw({ deviceId: device.id, metric, from, to, limit: MAX_POINTS + 1 })).map((s) => ({ ts: iso(s.ts), value: s.value }))
               : (await ctx.telemetry.aggregate({ deviceId: device.id, metric, from, to, step: stepMs })).map((p) => ({ ...p, ts: iso(p.ts) }));
           return { metric, unit: def?.unit ?? '', ...(def && { zh: def.zh, en: def.en }), points };
         }),
       );
+      const tooMany = series.find((s) => s.points.length > MAX_POINTS);
+      if (tooMany) {
+        return reply.code(400).send({ error: 'bad_request', message: `more than ${MAX_POINTS} raw samples of ${tooMany.metric} in this range; narrow it or give a step` });
+      }
       return {
         deviceId: device.id,
         from: iso(from),

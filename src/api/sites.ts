@@ -41,11 +41,31 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
 
   app.post(
     '/api/sites',
-    { schema: { tags: ['sites'], summary: 'Create or update a site', body: SiteSchema, response: { 200: SiteView, 201: SiteView } } },
+    { schema: { tags: ['sites'], summary: 'Create a site (hospital)', body: SiteSchema, response: { 201: SiteView, 409: ErrorBody } } },
     async (request, reply) => {
-      const existed = ctx.registry.getSite(request.body.id) !== undefined;
+      if (ctx.registry.getSite(request.body.id)) {
+        return reply.code(409).send({ error: 'conflict', message: `site ${request.body.id} exists; change it with PATCH /api/sites/${request.body.id}` });
+      }
       await ctx.registry.upsertSite(request.body);
-      return reply.code(existed ? 200 : 201).send(view(request.body.id));
+      return reply.code(201).send(view(request.body.id));
+    },
+  );
+
+  app.patch(
+    '/api/sites/:id',
+    {
+      schema: {
+        tags: ['sites'],
+        summary: 'Change a site; fields not given stay as they are',
+        params: z.object({ id: z.string() }),
+        body: SiteSchema.omit({ id: true }).partial(),
+        response: { 200: SiteView, 404: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!ctx.registry.getSite(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no site ${request.params.id}` });
+      await ctx.registry.updateSite(request.params.id, request.body);
+      return view(request.params.id);
     },
   );
 };

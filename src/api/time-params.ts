@@ -1,12 +1,14 @@
 import { z } from 'zod';
+import { parseTimestamp } from '../../collectors/timestamp.js';
 import { parseDuration } from '../config/duration.js';
 
 /**
- * A time in a query string: ISO-8601, epoch milliseconds, `now`, or a duration relative to now
- * (`-24h`, `-7d`).
+ * A time in a query string: ISO-8601 with a zone, epoch milliseconds, `now`, or a duration
+ * relative to now (`-24h`, `-7d`). A time without a zone is refused rather than read in the
+ * server's zone.
  */
 export const TimeParam = z.string().refine((v) => resolveTime(v, 0) !== undefined, {
-  message: 'must be ISO-8601, epoch milliseconds, "now" or a relative duration such as -24h',
+  message: 'must be ISO-8601 with a zone (2026-11-25T08:00:00+08:00), epoch milliseconds, "now" or relative such as -24h',
 });
 
 export function resolveTime(text: string, now: number): number | undefined {
@@ -15,9 +17,8 @@ export function resolveTime(text: string, now: number): number | undefined {
     const offset = parseDuration(text);
     return offset === undefined ? undefined : now + offset;
   }
-  if (/^\d+$/.test(text)) return Number(text);
-  const parsed = Date.parse(text);
-  return Number.isNaN(parsed) ? undefined : parsed;
+  const parsed = parseTimestamp(/^\d+$/.test(text) ? Number(text) : text);
+  return parsed.ok ? parsed.ts : undefined;
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();

@@ -19,6 +19,12 @@ export interface EmbeddedBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /**
+   * First step of a clean stop: refuses new connections and disconnects every client but
+   * `keepClientId` (the collector), so nothing new is acknowledged while the collector takes
+   * what the broker already accepted.
+   */
+  stopAccepting(keepClientId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,13 +86,29 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     options.logger.warn({ taken: options.port, port }, `MQTT port ${options.port} is taken (another broker?); the embedded broker listens on ${port} instead — set GUARDIAN_MQTT_PORT to choose`);
   }
   const url = `mqtt://${options.host}:${port}`;
+  let listening = true;
   return {
     url,
     host: options.host,
     port,
+    stopAccepting: async (keepClientId) => {
+      if (!listening) return;
+      listening = false;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // aedes keeps its connected clients by id; the typings do not expose the map.
+      const clients = (aedes as unknown as { clients: Record<string, { close(cb?: () => void): void }> }).clients;
+      await Promise.all(
+        Object.entries(clients)
+          .filter(([id]) => id !== keepClientId)
+          .map(([, client]) => new Promise<void>((resolve) => client.close(() => resolve()))),
+      );
+      void closed;
+    },
     close: async () => {
+      const serverClosed = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      listening = false;
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await serverClosed;
     },
   };
 }

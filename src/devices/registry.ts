@@ -16,6 +16,13 @@ export interface RegisteredDevice extends Device {
   readonly unknownMetrics: readonly string[];
 }
 
+export class UnknownSiteError extends Error {
+  constructor(readonly site: string) {
+    super(`site ${site} is not registered; create it first with POST /api/sites`);
+    this.name = 'UnknownSiteError';
+  }
+}
+
 export class DeviceConflictError extends Error {
   constructor(message: string) {
     super(message);
@@ -100,6 +107,13 @@ export class DeviceRegistry {
     return site;
   }
 
+  /** Changes a site's description; fields not given stay as they are. */
+  async updateSite(id: string, patch: Partial<z.input<typeof SiteSchema>>): Promise<Site> {
+    const existing = this.sites.get(id);
+    if (!existing) throw new UnknownSiteError(id);
+    return this.upsertSite({ ...existing, ...patch, id });
+  }
+
   /**
    * Registers a device, or updates its description when it exists. A site that is not known yet
    * is created with its id as its name. Moving a device to another site is refused: its history
@@ -145,13 +159,41 @@ export class DeviceRegistry {
     return registered;
   }
 
-  /** Records a device's reported state (retained status topic, last will). Older reports are ignored. */
-  async recordStatus(id: string, state: DeviceState, ts: number): Promise<boolean> {
+  /** Registers a new device at a known site; refuses an id that exists or a site that does not. */
+  async create(input: DeviceInput, source: RegistrationSource): Promise<RegisteredDevice> {
+    const device = DeviceSchema.parse(input);
+    if (this.devices.has(device.id)) throw new DeviceConflictError(`device ${device.id} exists; change it with PATCH /api/devices/${device.id}`);
+    if (!this.sites.has(device.site)) throw new UnknownSiteError(device.site);
+    return this.upsert(device, source);
+  }
+
+  /**
+   * Changes a device's description: fields not given stay as they are. Site and modality are its
+   * identity (topics, catalogue, history) and cannot change.
+   */
+  async update(id: string, patch: Partial<DeviceInput>): Promise<RegisteredDevice> {
+    const existing = this.devices.get(id);
+    if (!existing) throw new DeviceConflictError(`no device ${id}`);
+    if (patch.site !== undefined && patch.site !== existing.site) throw new DeviceConflictError(`device ${id} belongs to site ${existing.site}; its site cannot change`);
+    if (patch.modality !== undefined && patch.modality !== existing.modality) {
+      throw new DeviceConflictError(`device ${id} is ${existing.modality}; its modality cannot change (register a new device instead)`);
+    }
+    const { source, status: _s, lastSeen: _l, unknownMetrics: _u, ...description } = existing;
+    const location = patch.location ? { ...description.location, ...patch.location } : description.location;
+    return this.upsert({ ...description, ...patch, ...(location && { location }), id, site: existing.site, modality: existing.modality }, source === 'auto' ? 'api' : source);
+  }
+
+  /**
+   * Records a device's reported state. Status is a retained topic, so the message that arrives
+   * last is the device's state; a last will (`offline`) carries the time the device connected,
+   * so a report dated before the current one is recorded at the time it arrived instead.
+   */
+  async recordStatus(id: string, state: DeviceState, ts: number, receivedAt: number = this.now()): Promise<boolean> {
     const device = this.devices.get(id);
     if (!device) return false;
-    if (device.status && device.status.ts > ts) return false;
-    await this.db.updateTable('devices').set({ status: state, status_ts: ts }).where('id', '=', id).execute();
-    this.devices.set(id, { ...device, status: { state, ts } });
+    const at = device.status && device.status.ts > ts ? Math.max(receivedAt, device.status.ts) : ts;
+    await this.db.updateTable('devices').set({ status: state, status_ts: at }).where('id', '=', id).execute();
+    this.devices.set(id, { ...device, status: { state, ts: at } });
     return true;
   }
 

@@ -145,8 +145,16 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     });
     cleanups.push(async () => {
       const lost = await pipeline.stop();
-      if (lost === 0) logger.info('collector stopped; all accepted data written');
+      if (lost === 0) logger.info('collector stopped; all accepted data written or spooled');
     });
+    if (broker) {
+      // Runs before the collector stops: devices are cut off first, then the collector takes what
+      // the broker had already acknowledged to them.
+      cleanups.push(async () => {
+        await broker!.stopAccepting(config.mqtt.clientId);
+        await pipeline.collector.waitIdle(300, 5_000);
+      });
+    }
 
     const retention = setInterval(() => {
       telemetry

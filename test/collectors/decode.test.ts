@@ -45,7 +45,9 @@ describe('timestamps', () => {
     expect(parseTimestamp(1764057600)).toMatchObject({ ok: false, reason: 'invalid_ts', detail: expect.stringContaining('epoch seconds') });
     expect(parseTimestamp('2026-11-25 08:00')).toMatchObject({ ok: false, reason: 'invalid_ts' });
     expect(parseTimestamp('2026-11-25T08:00:00')).toMatchObject({ ok: false, reason: 'invalid_ts' });
-    expect(parseTimestamp('2026-02-31T08:00:00Z')).toMatchObject({ ok: true });
+    expect(parseTimestamp('2026-02-31T08:00:00Z')).toMatchObject({ ok: false, reason: 'invalid_ts' });
+    expect(parseTimestamp('2028-02-29T08:00:00Z')).toMatchObject({ ok: true });
+    expect(parseTimestamp(1e17)).toMatchObject({ ok: false, reason: 'invalid_ts' });
     expect(parseTimestamp(true)).toMatchObject({ ok: false, reason: 'invalid_ts' });
   });
 });
@@ -59,6 +61,7 @@ describe('payload reading', () => {
       expect(readJsonObject(bytes(text), 1024)).toMatchObject({ ok: false, rejection: { reason: 'not_an_object' } });
     }
     expect(readJsonObject(bytes('{"a":1}'), 1024)).toEqual({ ok: true, body: { a: 1 } });
+    expect(readJsonObject(new Uint8Array(), 1024)).toMatchObject({ ok: false, rejection: { reason: 'invalid_json', detail: 'payload is empty' } });
   });
 });
 
@@ -97,6 +100,10 @@ describe('telemetry decoding', () => {
     ['too many metrics', { ts: NOW, metrics: Object.fromEntries(['a_pct', 'b_pct', 'c_pct', 'd_pct', 'e_pct', 'f_pct'].map((m) => [m, 1])) }, 'too_many_metrics'],
     ['deviceId mismatch', { ts: NOW, deviceId: 'MR-9', metrics: { helium_level_pct: 70 } }, 'device_mismatch'],
     ['samples not an array', { samples: { ts: NOW } }, 'invalid_schema'],
+    ['empty samples', { samples: [] }, 'invalid_schema'],
+    ['both metrics and samples', { samples: [{ ts: NOW, metrics: { helium_level_pct: 70 } }], metrics: { helium_level_pct: 71 } }, 'invalid_schema'],
+    ['a ts beyond any date', { ts: 1e17, metrics: { helium_level_pct: 70 } }, 'invalid_ts'],
+    ['a __proto__ metric', JSON.parse(`{"ts": ${NOW}, "metrics": {"__proto__": 5}}`), 'invalid_metric_name'],
     ['too many samples', { samples: Array.from({ length: 11 }, () => ({ ts: NOW, metrics: { helium_level_pct: 70 } })) }, 'too_many_samples'],
   ])('rejects %s', (_name, body, reason) => {
     const out = mr(body as Record<string, unknown>);
