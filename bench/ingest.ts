@@ -1,131 +1,323 @@
 /**
- * Ingest benchmark (`npm run bench:ingest`): simulated devices → MQTT (embedded broker) →
- * collector (validation, batching) → SQLite telemetry store, all on this machine. Prints
- * sustained messages/s and points/s, publish-to-stored latency percentiles, peak RSS of the
- * engine process and how many values were lost. A benchmark, not a test: it asserts nothing.
+ * Ingest benchmark (`npm run bench:ingest`). A benchmark, not a test: it prints figures and
+ * asserts nothing.
+ *
+ *   --target sqlite (default)  simulated devices → embedded broker → collector → SQLite
+ *   --target influx            simulated devices → external broker → collector → InfluxDB, and on
+ *                              the same workload in the same run: the broker limit (a bare
+ *                              subscriber that only counts), the InfluxDB write limit (pre-built
+ *                              line protocol in large batches) and a hand-written baseline
+ *                              (mqtt.js + batched writes of 5,000 points, no validation), each
+ *                              printed as a ratio to ours.
  *
  * Options: --devices 200 --messages 200000 --connections 10 --inflight 200
+ *          --mqtt-url mqtt://127.0.0.1:1883 (influx target; default GUARDIAN_MQTT_URL or that)
+ *          --influx-url URL (influx target; default GUARDIAN_INFLUX_URL; `bash .ci/influxdb.sh start` gives one)
+ * The publisher is a separate process, so publishing does not share the collector's event loop.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import mqtt from 'mqtt';
 import { ConfigSchema } from '../src/config/schema.js';
 import { startGuardian } from '../src/engine/guardian.js';
 import { silentLogger } from '../src/log.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { TelemetryStore } from '../src/storage/telemetry-store.js';
 
 const { values } = parseArgs({
   options: {
+    target: { type: 'string', default: 'sqlite' },
     devices: { type: 'string', default: '200' },
     messages: { type: 'string', default: '200000' },
     connections: { type: 'string', default: '10' },
     inflight: { type: 'string', default: '200' },
+    'mqtt-url': { type: 'string' },
+    'influx-url': { type: 'string' },
   },
 });
 const DEVICES = Number(values.devices);
 const MESSAGES = Number(values.messages);
 const METRICS_PER_MESSAGE = 7;
 const SITE = 'bench-hospital';
+const RUN = Date.now().toString(36);
+
+interface PublisherResult {
+  readonly sent: number;
+  readonly elapsedSeconds: number;
+}
+
+/** Runs the load generator in its own process; resolves when every message was acknowledged. */
+async function publish(url: string, prefix: string, protocol: 4 | 5): Promise<PublisherResult> {
+  const script = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
+  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(MESSAGES), values.connections!, values.inflight!, prefix, String(protocol)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  if (code !== 0) throw new Error('publisher failed');
+  return JSON.parse(out) as PublisherResult;
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
+/** Samples the process's peak RSS and CPU while `work` runs. */
+async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMB: number; cpuPercent: number; seconds: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  const cpu = process.cpuUsage();
+  const started = Date.now();
+  try {
+    const result = await work();
+    const seconds = (Date.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    return { result, peakRssMB: Math.round(peak / 1048576), cpuPercent: Math.round(((used.user + used.system) / 1e6 / seconds) * 100), seconds };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Waits until `count()` stops changing for `quietMs`. */
+async function settle(count: () => number, quietMs = 2_000): Promise<void> {
+  let last = -1;
+  while (count() !== last) {
+    last = count();
+    await new Promise((r) => setTimeout(r, quietMs));
+  }
+}
+
+interface OursResult {
+  readonly published: number;
+  readonly messagesPerSecond: number;
+  readonly pointsPerSecond: number;
+  readonly latencyMs: { p50: number; p99: number; max: number };
+  readonly cpuPercent: number;
+  readonly peakRssMB: number;
+  readonly lostMessages: number;
+}
+
+/** The engine's ingest path (validation, registry, spool, batching, durable acknowledgement). */
+async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined, influxUrl: string | undefined): Promise<OursResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'guardian-bench-'));
-  const fleet = {
-    sites: [{ id: SITE, name: '基准测试医院' }],
-    devices: Array.from({ length: DEVICES }, (_, i) => ({ id: `BENCH-CT-${i}`, site: SITE, modality: 'CT', vendor: 'Bench', model: 'B1' })),
-  };
-  writeFileSync(join(dataDir, 'fleet.json'), JSON.stringify(fleet));
+  writeFileSync(
+    join(dataDir, 'fleet.json'),
+    JSON.stringify({
+      sites: [{ id: SITE, name: '基准测试医院' }],
+      devices: Array.from({ length: DEVICES }, (_, i) => ({ id: `BENCH-CT-${i}`, site: SITE, modality: 'CT', vendor: 'Bench', model: 'B1' })),
+    }),
+  );
   const config = ConfigSchema.parse({
     dataDir,
     fleetFile: join(dataDir, 'fleet.json'),
     log: { level: 'silent' },
-    mqtt: { port: 0 },
+    mqtt: mqttUrl ? { url: mqttUrl, clientId: `guardian-bench-${RUN}`, sessionExpiry: '1m' } : { port: 0 },
+    ...(target === 'influx' && { influx: { url: influxUrl, bucket: `bench_ours_${RUN}` } }),
     simulate: { enabled: false },
     autoRegister: false,
   });
   const guardian = await startGuardian({ config, explicit: new Set(['mqtt.port']), logger: silentLogger(), http: false });
-
-  // Latency of each message: from its publish timestamp to the write that made it durable.
   const latencies = new Float64Array(MESSAGES);
   let stored = 0;
   let storedMessages = 0;
-  let firstStoredAt = 0;
-  let lastStoredAt = 0;
+  let first = 0;
+  let last = 0;
   guardian.pipeline.batcher.onStored((samples, storedAt) => {
-    if (firstStoredAt === 0) firstStoredAt = storedAt;
-    lastStoredAt = storedAt;
+    if (first === 0) first = storedAt;
+    last = storedAt;
     stored += samples.length;
-    for (const s of samples) {
-      if (s.metric === 'gantry_temp_c' && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
-    }
+    for (const s of samples) if (s.metric === 'gantry_temp_c' && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
   });
-  let peakRss = 0;
-  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const cpuStart = process.cpuUsage();
-  const wallStart = Date.now();
-
-  const publisherPath = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
-  const publisher = spawn(process.execPath, [publisherPath, guardian.mqttUrl, SITE, String(DEVICES), String(MESSAGES), values.connections!, values.inflight!], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const run = await measured(async () => {
+    const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4);
+    await settle(() => stored);
+    return published;
   });
-  let publisherOut = '';
-  publisher.stdout.on('data', (chunk: Buffer) => (publisherOut += chunk.toString()));
-  const exitCode = await new Promise<number>((resolve) => publisher.on('exit', (code) => resolve(code ?? 1)));
-  if (exitCode !== 0) throw new Error('publisher failed');
-  const { sent, elapsedSeconds } = JSON.parse(publisherOut) as { sent: number; elapsedSeconds: number };
-
-  // Wait for the pipeline to drain (no progress for 2 s means done).
-  let lastStored = -1;
-  while (stored !== lastStored || guardian.pipeline.batcher.buffered > 0) {
-    lastStored = stored;
-    await new Promise((r) => setTimeout(r, 2_000));
-  }
-  clearInterval(rssTimer);
-  const cpu = process.cpuUsage(cpuStart);
-  const wall = (Date.now() - wallStart) / 1000;
-
-  // Count what the store holds, independently of the listener.
-  let inStore = 0;
-  for (const d of fleet.devices) {
-    const points = await guardian.telemetry.aggregate({ deviceId: d.id, metric: 'gantry_temp_c', from: 0, to: Date.now() + 60_000, step: 86_400_000 * 365 });
-    inStore += points.reduce((n, p) => n + p.count, 0);
-  }
+  const inStore = await countStored(guardian.telemetry);
   await guardian.stop();
+  if (target === 'influx') await influxQuery(influxUrl!, `DROP DATABASE "bench_ours_${RUN}"`);
   rmSync(dataDir, { recursive: true, force: true });
-
-  const seconds = (lastStoredAt - firstStoredAt) / 1000 || elapsedSeconds;
+  const seconds = (last - first) / 1000 || run.result.elapsedSeconds;
   const sorted = latencies.slice(0, storedMessages).sort();
-  const report = {
-    target: 'embedded broker → collector → SQLite',
-    devices: DEVICES,
-    published: sent,
-    publisherSeconds: +elapsedSeconds.toFixed(2),
+  return {
+    published: run.result.sent,
     messagesPerSecond: Math.round(storedMessages / seconds),
     pointsPerSecond: Math.round(stored / seconds),
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: percentile(sorted, 100) },
-    engineCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / wall) * 100),
-    peakRssMB: Math.round(peakRss / 1024 / 1024),
-    storedMessages: inStore,
-    lostMessages: sent - inStore,
-    lostPoints: sent * METRICS_PER_MESSAGE - stored,
+    cpuPercent: run.cpuPercent,
+    peakRssMB: run.peakRssMB,
+    lostMessages: run.result.sent - inStore,
   };
-  console.log(`\nIngest benchmark — ${report.target}`);
-  console.log(`  devices ${report.devices}, messages published ${report.published} (7 metrics each, QoS 1) in ${report.publisherSeconds} s`);
-  console.log(`  sustained:  ${report.messagesPerSecond} messages/s, ${report.pointsPerSecond} points/s`);
-  console.log(`  latency (publish → stored): p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms, max ${report.latencyMs.max} ms`);
-  console.log(`  engine process (broker + collector + store): CPU ${report.engineCpuPercent} % of one core, peak RSS ${report.peakRssMB} MB`);
-  console.log(`  lost: ${report.lostMessages} messages (${report.lostPoints} points); stored ${report.storedMessages} of ${report.published}`);
-  console.log(JSON.stringify(report));
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+async function countStored(store: TelemetryStore): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < DEVICES; i++) {
+    const points = await store.aggregate({ deviceId: `BENCH-CT-${i}`, metric: 'gantry_temp_c', from: 0, to: Date.now() + 60_000, step: 365 * 86_400_000 });
+    n += points.reduce((sum, p) => sum + p.count, 0);
+  }
+  return n;
+}
+
+async function influxQuery(url: string, q: string, db?: string): Promise<unknown> {
+  const body = new URLSearchParams({ q, ...(db && { db }) });
+  const response = await fetch(`${url}/query`, { method: 'POST', body });
+  if (!response.ok) throw new Error(`InfluxDB query failed: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+async function influxWrite(url: string, db: string, lines: string): Promise<void> {
+  const response = await fetch(`${url}/write?db=${db}&precision=ms`, { method: 'POST', body: gzipSync(lines, { level: 1 }), headers: { 'content-encoding': 'gzip' } });
+  if (response.status !== 204) throw new Error(`InfluxDB write failed: ${response.status} ${await response.text()}`);
+}
+
+async function influxCount(url: string, db: string): Promise<number> {
+  const result = (await influxQuery(url, 'SELECT count("gantry_temp_c") FROM "telemetry"', db)) as { results: Array<{ series?: Array<{ values: Array<[unknown, number]> }> }> };
+  return result.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
+}
+
+const lineFor = (device: string, payload: { ts: number; metrics: Record<string, number> }) =>
+  `telemetry,device=${device} ${Object.entries(payload.metrics)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')} ${payload.ts}`;
+
+/** A bare subscriber that only counts: the most the broker can hand one consumer. */
+async function runBrokerLimit(mqttUrl: string): Promise<{ messagesPerSecond: number; received: number }> {
+  const prefix = `benchbare${RUN}`;
+  const client = await mqtt.connectAsync(mqttUrl, { clientId: `bench-bare-${RUN}`, protocolVersion: 5 });
+  let received = 0;
+  let first = 0;
+  let last = 0;
+  client.on('message', () => {
+    const now = Date.now();
+    if (first === 0) first = now;
+    last = now;
+    received++;
+  });
+  await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  await publish(mqttUrl, prefix, 5);
+  await settle(() => received, 1_000);
+  await client.endAsync();
+  return { messagesPerSecond: Math.round(received / ((last - first) / 1000)), received };
+}
+
+/** Pre-built line protocol posted in batches of 5,000 lines: the most InfluxDB takes from one writer. */
+async function runInfluxLimit(influxUrl: string): Promise<{ pointsPerSecond: number; valuesPerSecond: number }> {
+  const db = `bench_limit_${RUN}`;
+  await influxQuery(influxUrl, `CREATE DATABASE "${db}"`);
+  const start = Date.now() - 3_600_000;
+  const batches: string[] = [];
+  for (let i = 0; i < MESSAGES; i += 5_000) {
+    const lines: string[] = [];
+    for (let n = i; n < Math.min(MESSAGES, i + 5_000); n++) {
+      lines.push(lineFor(`BENCH-CT-${n % DEVICES}`, { ts: start + n, metrics: { gantry_temp_c: 22, detector_temp_c: 35, tube_heat_pct: n % 100, tube_housing_temp_c: 40, filament_current_a: 4.2, room_temp_c: 21.5, room_humidity_pct: 45 } }));
+    }
+    batches.push(lines.join('\n'));
+  }
+  const started = Date.now();
+  for (const batch of batches) await influxWrite(influxUrl, db, batch);
+  const seconds = (Date.now() - started) / 1000;
+  await influxQuery(influxUrl, `DROP DATABASE "${db}"`);
+  return { pointsPerSecond: Math.round(MESSAGES / seconds), valuesPerSecond: Math.round((MESSAGES * METRICS_PER_MESSAGE) / seconds) };
+}
+
+/** What a team would write in an afternoon: mqtt.js subscriber, JSON.parse, batches of 5,000 points, no validation. */
+async function runBaseline(mqttUrl: string, influxUrl: string): Promise<{ messagesPerSecond: number; lostMessages: number; cpuPercent: number; peakRssMB: number }> {
+  const db = `bench_base_${RUN}`;
+  const prefix = `benchbase${RUN}`;
+  await influxQuery(influxUrl, `CREATE DATABASE "${db}"`);
+  const client = await mqtt.connectAsync(mqttUrl, { clientId: `bench-base-${RUN}`, protocolVersion: 5 });
+  let pending: string[] = [];
+  let stored = 0;
+  let first = 0;
+  let last = 0;
+  let writing = Promise.resolve();
+  const flush = () => {
+    if (pending.length === 0) return;
+    const lines = pending;
+    pending = [];
+    writing = writing.then(async () => {
+      await influxWrite(influxUrl, db, lines.join('\n'));
+      stored += lines.length;
+      const now = Date.now();
+      if (first === 0) first = now;
+      last = now;
+    });
+  };
+  client.on('message', (topic, payload) => {
+    const device = topic.split('/')[2]!;
+    pending.push(lineFor(device, JSON.parse(payload.toString()) as { ts: number; metrics: Record<string, number> }));
+    if (pending.length >= 5_000) flush();
+  });
+  const timer = setInterval(flush, 1_000);
+  await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  const run = await measured(async () => {
+    const published = await publish(mqttUrl, prefix, 5);
+    await settle(() => stored + pending.length, 2_000);
+    flush();
+    await writing;
+    return published;
+  });
+  clearInterval(timer);
+  await client.endAsync();
+  const inStore = await influxCount(influxUrl, db);
+  await influxQuery(influxUrl, `DROP DATABASE "${db}"`);
+  return {
+    messagesPerSecond: Math.round(stored / ((last - first) / 1000)),
+    lostMessages: run.result.sent - inStore,
+    cpuPercent: run.cpuPercent,
+    peakRssMB: run.peakRssMB,
+  };
+}
+
+function printOurs(title: string, r: OursResult): void {
+  console.log(`\n${title}`);
+  console.log(`  devices ${DEVICES}, messages published ${r.published} (7 metrics each, QoS 1)`);
+  console.log(`  sustained:  ${r.messagesPerSecond} messages/s, ${r.pointsPerSecond} points/s`);
+  console.log(`  latency (publish → stored): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
+  console.log(`  engine process: CPU ${r.cpuPercent} % of one core, peak RSS ${r.peakRssMB} MB`);
+  console.log(`  lost: ${r.lostMessages} messages`);
+}
+
+async function main(): Promise<void> {
+  if (values.target === 'sqlite') {
+    const ours = await runOurs('sqlite', undefined, undefined);
+    printOurs('Ingest benchmark — embedded broker → collector → SQLite (engine process holds the broker too)', ours);
+    console.log(JSON.stringify({ target: 'sqlite', ours }));
+    return;
+  }
+  if (values.target !== 'influx') throw new Error('--target is sqlite or influx');
+  const mqttUrl = values['mqtt-url'] ?? process.env.GUARDIAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+  const influxUrl = values['influx-url'] ?? process.env.GUARDIAN_INFLUX_URL;
+  if (!influxUrl) throw new Error('--target influx needs --influx-url or GUARDIAN_INFLUX_URL (bash .ci/influxdb.sh start prints one)');
+
+  const brokerLimit = await runBrokerLimit(mqttUrl);
+  const influxLimit = await runInfluxLimit(influxUrl);
+  const baseline = await runBaseline(mqttUrl, influxUrl);
+  const ours = await runOurs('influx', mqttUrl, influxUrl);
+
+  printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
+  const ratio = (x: number) => (x > 0 ? (ours.messagesPerSecond / x).toFixed(2) : 'n/a');
+  console.log('\n  same workload, same run                        rate            ours ÷ it');
+  console.log(`  broker limit (bare counting subscriber)         ${String(brokerLimit.messagesPerSecond).padStart(7)} msg/s   ${ratio(brokerLimit.messagesPerSecond)}`);
+  console.log(`  InfluxDB write limit (pre-built lines, 5k/batch) ${String(influxLimit.pointsPerSecond).padStart(7)} msg/s   ${ratio(influxLimit.pointsPerSecond)}   (${influxLimit.valuesPerSecond} values/s)`);
+  console.log(
+    `  hand-written baseline (mqtt.js + 5k batches)    ${String(baseline.messagesPerSecond).padStart(7)} msg/s   ${ratio(baseline.messagesPerSecond)}   (lost ${baseline.lostMessages}, CPU ${baseline.cpuPercent} %, RSS ${baseline.peakRssMB} MB)`,
+  );
+  console.log('  Node-RED mqtt in → influxdb batch              not measured by this benchmark yet');
+  console.log(JSON.stringify({ target: 'influx', ours, brokerLimit, influxLimit, baseline }));
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

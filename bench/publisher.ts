@@ -6,8 +6,10 @@
  */
 import mqtt from 'mqtt';
 
-const [url, site, devicesText, messagesText, connectionsText, inflightText] = process.argv.slice(2);
-if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT');
+const [url, site, devicesText, messagesText, connectionsText, inflightText, prefixText, protocolText] = process.argv.slice(2);
+if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT [PREFIX] [PROTOCOL]');
+const prefix = prefixText ?? 'guardian';
+const protocolVersion = protocolText === '5' ? 5 : 4;
 const devices = Number(devicesText ?? 200);
 const messages = Number(messagesText ?? 200_000);
 const connections = Number(connectionsText ?? 10);
@@ -15,7 +17,7 @@ const inflight = Number(inflightText ?? 100);
 
 async function run(): Promise<void> {
   const clients = await Promise.all(
-    Array.from({ length: connections }, (_, i) => mqtt.connectAsync(url!, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion: 4, reconnectPeriod: 1000 })),
+    Array.from({ length: connections }, (_, i) => mqtt.connectAsync(url!, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion, reconnectPeriod: 1000 })),
   );
   const perConnection = Math.ceil(messages / connections);
   // Two messages of one device in the same millisecond would be one (device, metric, ts) and be
@@ -47,7 +49,7 @@ async function run(): Promise<void> {
               room_humidity_pct: 45,
             },
           });
-          await client.publishAsync(`guardian/${site}/BENCH-CT-${device}/telemetry`, payload, { qos: 1 });
+          await client.publishAsync(`${prefix}/${site}/BENCH-CT-${device}/telemetry`, payload, { qos: 1 });
           sent++;
         }
       };

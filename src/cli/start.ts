@@ -52,8 +52,12 @@ function printBanner(g: RunningGuardian): void {
     ...(g.httpUrl
       ? [
           `  HTTP API:     ${g.httpUrl}    API docs / 接口文档: ${g.httpUrl}/docs`,
-          `  Admin token:  ${g.adminToken}${g.adminTokenGenerated ? '  (generated, kept in ' + g.dataDir + '/admin-token)' : ''}`,
-          `  Try / 试试:   curl -H "Authorization: Bearer ${g.adminToken}" ${g.httpUrl}/api/devices`,
+          ...(g.adminTokenSource === 'config'
+            ? ['  Admin token:  as configured (GUARDIAN_ADMIN_TOKEN)', `  Try / 试试:   curl -H "Authorization: Bearer $GUARDIAN_ADMIN_TOKEN" ${g.httpUrl}/api/devices`]
+            : [
+                `  Admin token:  ${g.adminToken}  (kept in ${g.dataDir}/admin-token)`,
+                `  Try / 试试:   curl -H "Authorization: Bearer ${g.adminToken}" ${g.httpUrl}/api/devices`,
+              ]),
         ]
       : []),
     `  Data / 数据:  ${g.dataDir}`,

@@ -32,6 +32,7 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_INFLUX_TOKEN', ['influx', 'token']],
   ['GUARDIAN_INFLUX_ORG', ['influx', 'org']],
   ['GUARDIAN_INFLUX_BUCKET', ['influx', 'bucket']],
+  ['GUARDIAN_INFLUX_DATABASE', ['influx', 'database']],
   ['GUARDIAN_DATABASE_URL', ['database', 'url']],
   ['GUARDIAN_FLEET_FILE', ['fleetFile']],
   ['GUARDIAN_SIMULATE', ['simulate', 'enabled']],

@@ -73,9 +73,19 @@ export const ConfigSchema = z
     influx: z
       .object({
         url: z.url().optional(),
+        /** 2.x/3.x API token, or `user:password` on 1.8+. */
         token: z.string().optional(),
+        /** 2.x organisation. */
         org: z.string().optional(),
-        bucket: z.string().optional(),
+        /** 2.x/3.x bucket, or the 1.x database (created when missing). */
+        bucket: z.string().min(1).default('guardian'),
+        /** Database name for InfluxQL reads when it differs from the bucket (2.x DBRP mapping). */
+        database: z.string().optional(),
+        /** 1.x retention policy to write to; the database's default when unset. */
+        retentionPolicy: z.string().optional(),
+        /** Write endpoint: probe (`auto`), `v1` (/write) or `v2` (/api/v2/write). */
+        writeApi: z.enum(['auto', 'v1', 'v2']).default('auto'),
+        gzip: bool.default(true),
       })
       .prefault({}),
     database: z

@@ -6,13 +6,13 @@ import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.js';
 import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import type { GuardianConfig } from '../config/schema.js';
-import { ConfigError } from '../config/load.js';
 import { readFleetFile, type FleetFile } from '../devices/fleet-file.js';
 import { DeviceRegistry } from '../devices/registry.js';
 import { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../storage/sql/database.js';
 import { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import { openSqliteTelemetryStore } from '../storage/sqlite-telemetry-store.js';
+import { openInfluxTelemetryStore } from '../storage/influx-telemetry-store.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
 import { VERSION } from '../version.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
@@ -36,7 +36,8 @@ export interface RunningGuardian {
   readonly mqttUrl: string;
   readonly embeddedBroker: boolean;
   readonly adminToken: string;
-  readonly adminTokenGenerated: boolean;
+  /** Where the admin token came from: configuration, or the data directory's file (created on first start). */
+  readonly adminTokenSource: 'config' | 'file';
   readonly simulating: boolean;
   readonly registry: DeviceRegistry;
   readonly telemetry: TelemetryStore;
@@ -78,10 +79,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
   };
 
   try {
-    if (config.influx.url) {
-      throw new ConfigError('influx.url (GUARDIAN_INFLUX_URL): this build stores telemetry in SQLite only; unset it');
-    }
-    const { token: adminToken, generated } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
+    const { token: adminToken } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
 
     const sql: SqlDatabase = await openSqlDatabase({ ...(config.database.url && { url: config.database.url }), sqliteFile: join(dataDir, 'guardian.db'), logger });
     cleanups.push(() => sql.close());
@@ -99,7 +97,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       logger.info({ sites: fleet.sites.length, devices: fleet.devices.length, file: config.fleetFile ?? '(demo fleet)' }, 'fleet registered');
     }
 
-    const telemetry = await openSqliteTelemetryStore({ file: join(dataDir, 'telemetry.db'), logger: logger.child({ component: 'telemetry-store' }) });
+    const telemetry = await openTelemetryStore(config, dataDir, registry, logger.child({ component: 'telemetry-store' }));
     cleanups.push(() => telemetry.close());
 
     let broker: EmbeddedBroker | undefined;
@@ -223,7 +221,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       mqttUrl,
       embeddedBroker: broker !== undefined,
       adminToken,
-      adminTokenGenerated: generated,
+      adminTokenSource: config.adminToken ? 'config' : 'file',
       simulating: simulate,
       registry,
       telemetry,
@@ -236,6 +234,30 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     await cleanup();
     throw error;
   }
+}
+
+/** InfluxDB when `influx.url` is set, otherwise SQLite under the data directory. */
+async function openTelemetryStore(config: GuardianConfig, dataDir: string, registry: DeviceRegistry, logger: Logger): Promise<TelemetryStore> {
+  const influx = config.influx;
+  if (!influx.url) return openSqliteTelemetryStore({ file: join(dataDir, 'telemetry.db'), logger });
+  const store = await openInfluxTelemetryStore({
+    url: influx.url,
+    bucket: influx.bucket,
+    writeApi: influx.writeApi,
+    gzip: influx.gzip,
+    ...(influx.token && { token: influx.token }),
+    ...(influx.org && { org: influx.org }),
+    ...(influx.database && { database: influx.database }),
+    ...(influx.retentionPolicy && { retentionPolicy: influx.retentionPolicy }),
+    // Tags of a device's series; site and modality never change, a changed model starts a new series.
+    tagsFor: (id) => {
+      const device = registry.get(id);
+      return device && { site: device.site, modality: device.modality, model: device.model };
+    },
+    logger,
+  });
+  logger.info({ url: influx.url, bucket: influx.bucket }, 'telemetry store: InfluxDB');
+  return store;
 }
 
 function failWith(message: string): never {

@@ -71,6 +71,7 @@ describe('guardian start as a user runs it', () => {
         throw new Error(`${String(e)}\n${first.output()}`);
       });
       expect(first.output()).toContain(`http://127.0.0.1:${httpPort}`);
+      expect(first.output()).not.toContain(TOKEN);
     } finally {
       first.child.kill('SIGINT');
     }
