@@ -11,8 +11,10 @@
  *                              printed as a ratio to ours.
  *
  * Options: --devices 200 --messages 200000 --connections 10 --inflight 200
- *          --mqtt-url mqtt://127.0.0.1:1883 (influx target; default GUARDIAN_MQTT_URL or that)
- *          --influx-url URL (influx target; default GUARDIAN_INFLUX_URL; `bash .ci/influxdb.sh start` gives one)
+ *          --mqtt-url URL    (influx target) a broker to use; default: a Mosquitto the benchmark starts
+ *                            with the README's configuration (max_queued_messages 0), so that the
+ *                            broker's default queue limit of 1000 does not drop messages
+ *          --influx-url URL  (influx target) default: an InfluxDB 1.x the benchmark starts (influxd)
  * The publisher is a separate process, so publishing does not share the collector's event loop.
  */
 import { spawn } from 'node:child_process';
@@ -27,6 +29,7 @@ import { ConfigSchema } from '../src/config/schema.js';
 import { startGuardian } from '../src/engine/guardian.js';
 import { silentLogger } from '../src/log.js';
 import type { TelemetryStore } from '../src/storage/telemetry-store.js';
+import { InfluxServer, MosquittoServer } from '../test/support/servers.js';
 
 const { values } = parseArgs({
   options: {
@@ -293,14 +296,20 @@ async function main(): Promise<void> {
     return;
   }
   if (values.target !== 'influx') throw new Error('--target is sqlite or influx');
-  const mqttUrl = values['mqtt-url'] ?? process.env.GUARDIAN_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-  const influxUrl = values['influx-url'] ?? process.env.GUARDIAN_INFLUX_URL;
-  if (!influxUrl) throw new Error('--target influx needs --influx-url or GUARDIAN_INFLUX_URL (bash .ci/influxdb.sh start prints one)');
+  const serversDir = mkdtempSync(join(tmpdir(), 'guardian-bench-servers-'));
+  const mosquitto = values['mqtt-url'] ? undefined : await MosquittoServer.start(join(serversDir, 'mosquitto'));
+  const influx = values['influx-url'] ? undefined : await InfluxServer.start(join(serversDir, 'influxdb'));
+  const mqttUrl = values['mqtt-url'] ?? mosquitto!.url;
+  const influxUrl = values['influx-url'] ?? influx!.url;
 
+  // Ours first, while the process is fresh, so its peak RSS is its own.
+  const ours = await runOurs('influx', mqttUrl, influxUrl);
   const brokerLimit = await runBrokerLimit(mqttUrl);
   const influxLimit = await runInfluxLimit(influxUrl);
   const baseline = await runBaseline(mqttUrl, influxUrl);
-  const ours = await runOurs('influx', mqttUrl, influxUrl);
+  await mosquitto?.stop();
+  await influx?.stop();
+  rmSync(serversDir, { recursive: true, force: true });
 
   printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
   const ratio = (x: number) => (x > 0 ? (ours.messagesPerSecond / x).toFixed(2) : 'n/a');

@@ -39,71 +39,96 @@ export class Ingestor {
     this.now = options.now ?? Date.now;
   }
 
-  async handle(topic: string, payload: Uint8Array): Promise<void> {
+  /**
+   * Handles one message. Returns undefined when it was handled synchronously — the common case,
+   * telemetry of a registered device — so the caller can acknowledge it at once; otherwise a
+   * promise that settles when the message is done (events and status go to the database).
+   */
+  handle(topic: string, payload: Uint8Array): Promise<void> | undefined {
     try {
-      await this.route(topic, payload);
+      return this.route(topic, payload)?.catch((error: unknown) => this.internalError(topic, payload, error));
     } catch (error) {
-      this.options.logger.error({ err: error, topic }, 'unexpected error while ingesting a message');
-      this.reject(topic, payload, undefined, { reason: 'internal_error', detail: `${(error as Error).message}`, count: 1 });
+      this.internalError(topic, payload, error);
+      return undefined;
     }
   }
 
-  private async route(topic: string, payload: Uint8Array): Promise<void> {
+  private internalError(topic: string, payload: Uint8Array, error: unknown): void {
+    this.options.logger.error({ err: error, topic }, 'unexpected error while ingesting a message');
+    this.reject(topic, payload, undefined, { reason: 'internal_error', detail: `${(error as Error).message}`, count: 1 });
+  }
+
+  private route(topic: string, payload: Uint8Array): Promise<void> | undefined {
     const parsed = parseTopic(topic, this.options.topicPrefix);
     if ('error' in parsed) {
       this.options.metrics.messages.inc({ kind: 'invalid' });
       this.reject(topic, payload, undefined, { reason: 'bad_topic', detail: parsed.error, count: 1 });
-      return;
+      return undefined;
     }
     this.options.metrics.messages.inc({ kind: parsed.kind });
     const read = readJsonObject(payload, this.options.limits.maxPayloadBytes);
     if (!read.ok) {
       this.reject(topic, payload, parsed, read.rejection);
-      return;
+      return undefined;
     }
     const body = read.body;
     const now = this.now();
+    if (parsed.kind === 'status') return this.handleStatus(topic, payload, parsed, body, now);
 
-    if (parsed.kind === 'status') {
-      const status = decodeStatus(body, now, this.options.limits);
-      if (!status.ok) return this.reject(topic, payload, parsed, status.rejection);
-      const device = this.options.registry.get(parsed.device);
-      if (!device) {
-        if (!this.options.autoRegister) return this.reject(topic, payload, parsed, unknownDevice(parsed));
-        // Retained status usually arrives before the first telemetry that registers the device.
-        if (this.pendingStatus.size < 10_000) this.pendingStatus.set(parsed.device, { state: status.state, ts: status.ts });
-        return;
-      }
-      if (device.site !== parsed.site) return this.reject(topic, payload, parsed, siteMismatch(device, parsed));
-      await this.options.registry.recordStatus(device.id, status.state, status.ts, now);
+    const known = this.options.registry.get(parsed.device);
+    if (known && known.site === parsed.site) return this.handleDeviceMessage(topic, payload, parsed, known, body, now);
+    return this.resolveDevice(parsed, body).then((device) =>
+      'rejection' in device ? this.reject(topic, payload, parsed, device.rejection) : this.handleDeviceMessage(topic, payload, parsed, device, body, now),
+    );
+  }
+
+  private async handleStatus(topic: string, payload: Uint8Array, parsed: ParsedTopic, body: Record<string, unknown>, now: number): Promise<void> {
+    const status = decodeStatus(body, now, this.options.limits);
+    if (!status.ok) return this.reject(topic, payload, parsed, status.rejection);
+    const device = this.options.registry.get(parsed.device);
+    if (!device) {
+      if (!this.options.autoRegister) return this.reject(topic, payload, parsed, unknownDevice(parsed));
+      // Retained status usually arrives before the first telemetry that registers the device.
+      if (this.pendingStatus.size < 10_000) this.pendingStatus.set(parsed.device, { state: status.state, ts: status.ts });
       return;
     }
+    if (device.site !== parsed.site) return this.reject(topic, payload, parsed, siteMismatch(device, parsed));
+    await this.options.registry.recordStatus(device.id, status.state, status.ts, now);
+  }
 
-    const device = await this.resolveDevice(parsed, body);
-    if ('rejection' in device) return this.reject(topic, payload, parsed, device.rejection);
-
+  private handleDeviceMessage(
+    topic: string,
+    payload: Uint8Array,
+    parsed: ParsedTopic,
+    device: RegisteredDevice,
+    body: Record<string, unknown>,
+    now: number,
+  ): Promise<void> | undefined {
     if (parsed.kind === 'event') {
       const event = decodeEvent(body, device.id, now, this.options.limits);
-      if (!event.ok) return this.reject(topic, payload, parsed, event.rejection);
-      await this.options.events.insert([event.event], now);
+      if (!event.ok) {
+        this.reject(topic, payload, parsed, event.rejection);
+        return undefined;
+      }
       this.options.registry.touch(device.id, event.event.ts);
-      return;
+      return this.options.events.insert([event.event], now);
     }
 
     const decoded = decodeTelemetry(body, device.id, device.modality, now, this.options.limits);
     for (const rejection of decoded.rejections) this.reject(topic, payload, parsed, rejection);
-    if (decoded.flaggedMetrics.length > 0) await this.options.registry.flagUnknownMetrics(device.id, decoded.flaggedMetrics);
-    if (decoded.samples.length === 0) return;
-    this.options.batcher.add(device.id, decoded.samples);
-    this.options.metrics.points.inc(decoded.samples.length);
-    const timestamps = new Set<number>();
-    let newest = 0;
-    for (const s of decoded.samples) {
-      timestamps.add(s.ts);
-      if (s.ts > newest) newest = s.ts;
+    if (decoded.samples.length > 0) {
+      this.options.batcher.add(device.id, decoded.samples);
+      this.options.metrics.points.inc(decoded.samples.length);
+      const timestamps = new Set<number>();
+      let newest = 0;
+      for (const s of decoded.samples) {
+        timestamps.add(s.ts);
+        if (s.ts > newest) newest = s.ts;
+      }
+      this.options.metrics.samples.inc(timestamps.size);
+      this.options.registry.touch(device.id, newest);
     }
-    this.options.metrics.samples.inc(timestamps.size);
-    this.options.registry.touch(device.id, newest);
+    return decoded.flaggedMetrics.length > 0 ? this.options.registry.flagUnknownMetrics(device.id, decoded.flaggedMetrics) : undefined;
   }
 
   /** The registered device of a telemetry/event message, registering it when allowed. */

@@ -87,9 +87,12 @@ export class MqttCollector {
     this.client = client;
     client.handleMessage = (packet, done) => {
       this.lastMessageAt = Date.now();
-      const payload = packet.payload as Buffer;
-      this.options.ingestor
-        .handle(packet.topic, typeof payload === 'string' ? Buffer.from(payload) : payload)
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      const pending = this.options.ingestor.handle(packet.topic, payload);
+      // mqtt.js hands over the next message only after this one is acknowledged, so the common
+      // synchronous case acknowledges at once; waiting is for the database or a full spool.
+      if (!pending && this.options.batcher.hasCapacity()) return done();
+      (pending ?? Promise.resolve())
         .then(() => (this.options.batcher.hasCapacity() ? undefined : this.options.batcher.waitForCapacity()))
         .then(
           () => done(),
