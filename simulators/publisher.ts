@@ -382,11 +382,25 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     { devices: fleet.length, epoch: new Date(epoch).toISOString(), backfillMs, resumed: previous !== undefined },
     'simulator started',
   );
+  for (const sim of fleet) {
+    const truth = sim.groundTruth;
+    if (truth.scenario === 'healthy') continue;
+    logger?.info(
+      {
+        device: sim.device.id,
+        scenario: truth.scenario,
+        onsetAt: new Date(truth.onsetAt).toISOString(),
+        criticalAt: truth.criticalAt === null ? null : new Date(truth.criticalAt).toISOString(),
+        criticalCondition: truth.criticalCondition,
+      },
+      'scenario ground truth',
+    );
+  }
 
-  const backfillDone = Promise.all(runners.map((r) => r.backfilled)).then(() => {
-    logger?.info({ samples: shared.counts.samples }, 'simulator backfill done');
-  });
   let stopping: Promise<void> | undefined;
+  const backfillDone = Promise.all(runners.map((r) => r.backfilled)).then(() => {
+    logger?.info({ samples: shared.counts.samples }, stopping ? 'simulator backfill cut short by stop' : 'simulator backfill done');
+  });
   return {
     epoch,
     devices: fleet,

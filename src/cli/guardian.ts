@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { PortInUseError } from '../broker/embedded-broker.js';
+import { DataDirInUseError } from '../engine/data-dir-lock.js';
 import { VERSION } from '../version.js';
 import { runStart } from './start.js';
 import { runSimulate } from './simulate.js';
@@ -9,7 +10,12 @@ import { runMigrate } from './migrate.js';
 
 /** Errors a person can fix from the message alone: printed without a stack trace. */
 function isUserError(error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof PortInUseError || (error instanceof Error && error.name === 'UsageError');
+  return (
+    error instanceof ConfigError ||
+    error instanceof PortInUseError ||
+    error instanceof DataDirInUseError ||
+    (error instanceof Error && error.name === 'UsageError')
+  );
 }
 
 async function main(argv: string[]): Promise<void> {

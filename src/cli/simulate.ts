@@ -13,9 +13,9 @@ class UsageError extends Error {
   }
 }
 
-function duration(flag: string, text: unknown): number {
+function duration(flag: string, text: unknown, min: number): number {
   const ms = parseDuration(String(text));
-  if (ms === undefined || ms < 0) throw new UsageError(`--${flag} "${String(text)}" is not a duration (e.g. 5s, 1m, 14d)`);
+  if (ms === undefined || ms < min) throw new UsageError(`--${flag} "${String(text)}" must be a duration of at least ${min} ms (e.g. 5s, 1m, 14d)`);
   return ms;
 }
 
@@ -69,9 +69,9 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
     url,
     devices,
     seed,
-    backfillMs: duration('backfill', opts.backfill ?? '14d'),
-    backfillTickMs: duration('backfill-tick', opts.backfillTick ?? '1m'),
-    intervalMs: duration('interval', opts.interval ?? '5s'),
+    backfillMs: duration('backfill', opts.backfill ?? '14d', 0),
+    backfillTickMs: duration('backfill-tick', opts.backfillTick ?? '1m', 1000),
+    intervalMs: duration('interval', opts.interval ?? '5s', 100),
     protocolVersion: url === config.mqtt.url ? 5 : 4,
     ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
     ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
@@ -79,20 +79,13 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
     logger,
   });
   logger.info({ url, devices: devices.length, seed }, 'simulated fleet publishing; Ctrl-C stops');
-  simulator.backfillDone.then(
-    () => logger.info(simulator.stats(), 'backfill published'),
-    () => undefined,
-  );
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(130);
     stopping = true;
     simulator
       .stop()
-      .then(() => {
-        logger.info(simulator.stats(), 'simulator stopped');
-        process.exit(0);
-      })
+      .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error({ err: error }, 'error while stopping');
         process.exit(1);

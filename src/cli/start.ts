@@ -17,9 +17,8 @@ export async function runStart(configFile: string | undefined, options: StartOpt
   const logger = createLogger({ level, pretty: pretty ?? process.stdout.isTTY });
   if (loaded.file) logger.info({ file: loaded.file }, 'configuration read');
 
-  const guardian = await startGuardian({ config: loaded.config, explicit: loaded.explicit, logger, http: options.http !== false });
-  printBanner(guardian);
-
+  // Signals are handled from the first moment: a Ctrl-C during start-up stops once started.
+  const running: { guardian?: RunningGuardian } = {};
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -28,11 +27,11 @@ export async function runStart(configFile: string | undefined, options: StartOpt
     }
     stopping = true;
     logger.info({ signal }, 'stopping');
-    guardian
+    if (!running.guardian) return;
+    running.guardian
       .stop()
       .then(() => {
         logger.info('stopped');
-        logger.flush?.();
         process.exit(0);
       })
       .catch((error: unknown) => {
@@ -42,6 +41,14 @@ export async function runStart(configFile: string | undefined, options: StartOpt
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  const guardian = await startGuardian({ config: loaded.config, explicit: loaded.explicit, logger, http: options.http !== false });
+  running.guardian = guardian;
+  printBanner(guardian);
+  if (stopping) {
+    stopping = false;
+    stop('signal during start-up');
+  }
 }
 
 function printBanner(g: RunningGuardian): void {

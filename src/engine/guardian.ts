@@ -17,6 +17,7 @@ import type { TelemetryStore } from '../storage/telemetry-store.js';
 import { VERSION } from '../version.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { startIngestPipeline, type IngestPipeline } from './ingest-pipeline.js';
 import { DEMO_FLEET } from '../../simulators/fleet.js';
 import { startSimulator, type SimulatorHandle } from '../../simulators/publisher.js';
@@ -79,6 +80,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
   };
 
   try {
+    const unlock = lockDataDir(dataDir);
+    cleanups.push(async () => unlock());
     const { token: adminToken } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
 
     const sql: SqlDatabase = await openSqlDatabase({ ...(config.database.url && { url: config.database.url }), sqliteFile: join(dataDir, 'guardian.db'), logger });

@@ -72,6 +72,10 @@ describe('guardian start as a user runs it', () => {
       });
       expect(first.output()).toContain(`http://127.0.0.1:${httpPort}`);
       expect(first.output()).not.toContain(TOKEN);
+      // A second engine on the same data directory would share its spool and SQLite files.
+      const intruder = guardian(['--config', configFile, 'start'], { ...env, GUARDIAN_HTTP_PORT: String(await freePort()), GUARDIAN_MQTT_PORT: String(await freePort()) });
+      expect(await intruder.exited).toBe(2);
+      expect(intruder.output()).toContain('is in use by another guardian process');
     } finally {
       first.child.kill('SIGINT');
     }
