@@ -40,6 +40,10 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '200' },
     'mqtt-url': { type: 'string' },
     'influx-url': { type: 'string' },
+    /** Measure only the engine (for profiling). */
+    'skip-peers': { type: 'boolean', default: false },
+    /** Override collector.batchSize (values per store write). */
+    batch: { type: 'string' },
   },
 });
 const DEVICES = Number(values.devices);
@@ -124,6 +128,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     ...(target === 'influx' && { influx: { url: influxUrl, bucket: `bench_ours_${RUN}` } }),
     simulate: { enabled: false },
     autoRegister: false,
+    ...(values.batch && { collector: { batchSize: Number(values.batch) } }),
   });
   const guardian = await startGuardian({ config, explicit: new Set(['mqtt.port']), logger: silentLogger(), http: false });
   const latencies = new Float64Array(MESSAGES);
@@ -304,6 +309,12 @@ async function main(): Promise<void> {
 
   // Ours first, while the process is fresh, so its peak RSS is its own.
   const ours = await runOurs('influx', mqttUrl, influxUrl);
+  if (values['skip-peers']) {
+    await mosquitto?.stop();
+    await influx?.stop();
+    printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
+    return;
+  }
   const brokerLimit = await runBrokerLimit(mqttUrl);
   const influxLimit = await runInfluxLimit(influxUrl);
   const baseline = await runBaseline(mqttUrl, influxUrl);

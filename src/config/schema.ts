@@ -117,10 +117,11 @@ export const ConfigSchema = z
         futureTolerance: duration('5m'),
         /** Unknown metric names: `reject` them as dead letters, or `store` them flagged. */
         unknownMetrics: z.enum(['reject', 'store']).default('reject'),
-        batchSize: z.coerce.number().int().positive().default(5_000),
+        /** Values per store write; default 5,000 for SQLite, 20,000 for InfluxDB (fewer, larger HTTP requests). */
+        batchSize: z.coerce.number().int().positive().optional(),
         flushInterval: duration('250ms'),
         /** Samples held in memory waiting for the store before the collector stops reading. */
-        maxBufferedSamples: z.coerce.number().int().positive().default(200_000),
+        maxBufferedSamples: z.coerce.number().int().positive().default(100_000),
         /**
          * Write-ahead spool under `<dataDir>/spool`: accepted samples are on disk before their
          * message is acknowledged, and survive a crash or a store outage.

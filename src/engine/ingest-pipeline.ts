@@ -51,7 +51,7 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     : undefined;
   const batcher = new SampleBatcher(options.telemetry, {
     ...(spool && { spool }),
-    batchSize: c.batchSize,
+    batchSize: c.batchSize ?? (config.influx.url ? 20_000 : 5_000),
     flushIntervalMs: c.flushInterval,
     maxBuffered: c.maxBufferedSamples,
     logger: logger.child({ component: 'batcher' }),
