@@ -7,8 +7,9 @@
  *                              the same workload in the same run: the broker limit (a bare
  *                              subscriber that only counts), the InfluxDB write limit (pre-built
  *                              line protocol in large batches) and a hand-written baseline
- *                              (mqtt.js + batched writes of 5,000 points, no validation), each
- *                              printed as a ratio to ours.
+ *                              (mqtt.js + batched writes of 5,000 points, no validation) and
+ *                              Node-RED (mqtt in → join → influxdb batch, installed into a temp
+ *                              folder by the benchmark), each printed as a ratio to ours.
  *
  * Options: --devices 200 --messages 200000 --connections 10 --inflight 200
  *          --mqtt-url URL    (influx target) a broker to use; default: a Mosquitto the benchmark starts
@@ -30,6 +31,7 @@ import { startGuardian } from '../src/engine/guardian.js';
 import { silentLogger } from '../src/log.js';
 import type { TelemetryStore } from '../src/storage/telemetry-store.js';
 import { InfluxServer, MosquittoServer } from '../test/support/servers.js';
+import { installNodeRed, startNodeRed } from './node-red.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,11 +57,14 @@ const RUN = Date.now().toString(36);
 interface PublisherResult {
   readonly sent: number;
   readonly elapsedSeconds: number;
+  /** When the publisher process was started: every rate is messages ÷ (last stored − this). */
+  readonly startedAt: number;
 }
 
 /** Runs the load generator in its own process; resolves when every message was acknowledged. */
 async function publish(url: string, prefix: string, protocol: 4 | 5): Promise<PublisherResult> {
   const script = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
+  const startedAt = Date.now();
   const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(MESSAGES), values.connections!, values.inflight!, prefix, String(protocol)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -67,7 +72,7 @@ async function publish(url: string, prefix: string, protocol: 4 | 5): Promise<Pu
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
   if (code !== 0) throw new Error('publisher failed');
-  return JSON.parse(out) as PublisherResult;
+  return { ...(JSON.parse(out) as Omit<PublisherResult, 'startedAt'>), startedAt };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -103,6 +108,8 @@ async function settle(count: () => number, quietMs = 2_000): Promise<void> {
 interface OursResult {
   readonly published: number;
   readonly messagesPerSecond: number;
+  /** Messages ÷ (last message received by the collector − publisher start): the ingest side alone. */
+  readonly receivedPerSecond: number;
   readonly pointsPerSecond: number;
   readonly latencyMs: { p50: number; p99: number; max: number };
   readonly cpuPercent: number;
@@ -134,10 +141,8 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
   const latencies = new Float64Array(MESSAGES);
   let stored = 0;
   let storedMessages = 0;
-  let first = 0;
   let last = 0;
   guardian.pipeline.batcher.onStored((samples, storedAt) => {
-    if (first === 0) first = storedAt;
     last = storedAt;
     stored += samples.length;
     for (const s of samples) if (s.metric === 'gantry_temp_c' && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
@@ -148,14 +153,16 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     return published;
   });
   const inStore = await countStored(guardian.telemetry);
+  const receiveSeconds = (guardian.pipeline.collector.lastMessageTime - run.result.startedAt) / 1000;
   await guardian.stop();
   if (target === 'influx') await influxQuery(influxUrl!, `DROP DATABASE "bench_ours_${RUN}"`);
   rmSync(dataDir, { recursive: true, force: true });
-  const seconds = (last - first) / 1000 || run.result.elapsedSeconds;
+  const seconds = (last - run.result.startedAt) / 1000;
   const sorted = latencies.slice(0, storedMessages).sort();
   return {
     published: run.result.sent,
     messagesPerSecond: Math.round(storedMessages / seconds),
+    receivedPerSecond: Math.round(run.result.sent / receiveSeconds),
     pointsPerSecond: Math.round(stored / seconds),
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: percentile(sorted, 100) },
     cpuPercent: run.cpuPercent,
@@ -200,19 +207,16 @@ async function runBrokerLimit(mqttUrl: string): Promise<{ messagesPerSecond: num
   const prefix = `benchbare${RUN}`;
   const client = await mqtt.connectAsync(mqttUrl, { clientId: `bench-bare-${RUN}`, protocolVersion: 5 });
   let received = 0;
-  let first = 0;
   let last = 0;
   client.on('message', () => {
-    const now = Date.now();
-    if (first === 0) first = now;
-    last = now;
+    last = Date.now();
     received++;
   });
   await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
-  await publish(mqttUrl, prefix, 5);
+  const published = await publish(mqttUrl, prefix, 5);
   await settle(() => received, 1_000);
   await client.endAsync();
-  return { messagesPerSecond: Math.round(received / ((last - first) / 1000)), received };
+  return { messagesPerSecond: Math.round(received / ((last - published.startedAt) / 1000)), received };
 }
 
 /** Pre-built line protocol posted in batches of 5,000 lines: the most InfluxDB takes from one writer. */
@@ -243,7 +247,6 @@ async function runBaseline(mqttUrl: string, influxUrl: string): Promise<{ messag
   const client = await mqtt.connectAsync(mqttUrl, { clientId: `bench-base-${RUN}`, protocolVersion: 5 });
   let pending: string[] = [];
   let stored = 0;
-  let first = 0;
   let last = 0;
   let writing = Promise.resolve();
   const flush = () => {
@@ -253,9 +256,7 @@ async function runBaseline(mqttUrl: string, influxUrl: string): Promise<{ messag
     writing = writing.then(async () => {
       await influxWrite(influxUrl, db, lines.join('\n'));
       stored += lines.length;
-      const now = Date.now();
-      if (first === 0) first = now;
-      last = now;
+      last = Date.now();
     });
   };
   client.on('message', (topic, payload) => {
@@ -277,17 +278,62 @@ async function runBaseline(mqttUrl: string, influxUrl: string): Promise<{ messag
   const inStore = await influxCount(influxUrl, db);
   await influxQuery(influxUrl, `DROP DATABASE "${db}"`);
   return {
-    messagesPerSecond: Math.round(stored / ((last - first) / 1000)),
+    messagesPerSecond: Math.round(stored / ((last - run.result.startedAt) / 1000)),
     lostMessages: run.result.sent - inStore,
     cpuPercent: run.cpuPercent,
     peakRssMB: run.peakRssMB,
   };
 }
 
+/** Node-RED `mqtt in` → `join` → `influxdb batch`, measured by polling what reaches InfluxDB. */
+async function runNodeRed(mqttUrl: string, influxUrl: string): Promise<{ messagesPerSecond: number; lostMessages: number } | { error: string }> {
+  const dir = join(tmpdir(), 'guardian-bench-node-red');
+  try {
+    installNodeRed(dir);
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+  const db = `bench_nodered_${RUN}`;
+  const prefix = `benchnr${RUN}`;
+  await influxQuery(influxUrl, `CREATE DATABASE "${db}"`);
+  const mqtt = new URL(mqttUrl);
+  const influx = new URL(influxUrl);
+  const peer = await startNodeRed({
+    dir,
+    mqttHost: mqtt.hostname,
+    mqttPort: Number(mqtt.port || 1883),
+    topicPrefix: prefix,
+    influxHost: influx.hostname,
+    influxPort: Number(influx.port || 8086),
+    database: db,
+    uiPort: 0,
+  });
+  let count = 0;
+  let lastChangeAt = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const n = await influxCount(influxUrl, db).catch(() => count);
+      const now = Date.now();
+      if (n !== count) lastChangeAt = now;
+      count = n;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  const published = await publish(mqttUrl, prefix, 4);
+  await settle(() => count, 5_000);
+  polling = false;
+  await poller;
+  await peer.stop();
+  await influxQuery(influxUrl, `DROP DATABASE "${db}"`);
+  // Polled every 250 ms, so the end is known to a quarter of a second.
+  return { messagesPerSecond: Math.round(count / ((lastChangeAt - published.startedAt) / 1000)), lostMessages: published.sent - count };
+}
+
 function printOurs(title: string, r: OursResult): void {
   console.log(`\n${title}`);
   console.log(`  devices ${DEVICES}, messages published ${r.published} (7 metrics each, QoS 1)`);
-  console.log(`  sustained:  ${r.messagesPerSecond} messages/s, ${r.pointsPerSecond} points/s`);
+  console.log(`  sustained:  ${r.messagesPerSecond} messages/s, ${r.pointsPerSecond} points/s (received from the broker at ${r.receivedPerSecond} messages/s)`);
   console.log(`  latency (publish → stored): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
   console.log(`  engine process: CPU ${r.cpuPercent} % of one core, peak RSS ${r.peakRssMB} MB`);
   console.log(`  lost: ${r.lostMessages} messages`);
@@ -318,20 +364,26 @@ async function main(): Promise<void> {
   const brokerLimit = await runBrokerLimit(mqttUrl);
   const influxLimit = await runInfluxLimit(influxUrl);
   const baseline = await runBaseline(mqttUrl, influxUrl);
+  const nodeRed = await runNodeRed(mqttUrl, influxUrl);
   await mosquitto?.stop();
   await influx?.stop();
   rmSync(serversDir, { recursive: true, force: true });
 
   printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
   const ratio = (x: number) => (x > 0 ? (ours.messagesPerSecond / x).toFixed(2) : 'n/a');
-  console.log('\n  same workload, same run                        rate            ours ÷ it');
+  console.log('\n  same workload, same run; rate = messages ÷ (last stored − publisher start)');
+  console.log('                                                  rate            ours ÷ it');
   console.log(`  broker limit (bare counting subscriber)         ${String(brokerLimit.messagesPerSecond).padStart(7)} msg/s   ${ratio(brokerLimit.messagesPerSecond)}`);
   console.log(`  InfluxDB write limit (pre-built lines, 5k/batch) ${String(influxLimit.pointsPerSecond).padStart(7)} msg/s   ${ratio(influxLimit.pointsPerSecond)}   (${influxLimit.valuesPerSecond} values/s)`);
   console.log(
     `  hand-written baseline (mqtt.js + 5k batches)    ${String(baseline.messagesPerSecond).padStart(7)} msg/s   ${ratio(baseline.messagesPerSecond)}   (lost ${baseline.lostMessages}, CPU ${baseline.cpuPercent} %, RSS ${baseline.peakRssMB} MB)`,
   );
-  console.log('  Node-RED mqtt in → influxdb batch              not measured by this benchmark yet');
-  console.log(JSON.stringify({ target: 'influx', ours, brokerLimit, influxLimit, baseline }));
+  console.log(
+    'error' in nodeRed
+      ? `  Node-RED mqtt in → join → influxdb batch        not measured: ${nodeRed.error}`
+      : `  Node-RED mqtt in → join → influxdb batch        ${String(nodeRed.messagesPerSecond).padStart(7)} msg/s   ${ratio(nodeRed.messagesPerSecond)}   (lost ${nodeRed.lostMessages})`,
+  );
+  console.log(JSON.stringify({ target: 'influx', ours, brokerLimit, influxLimit, baseline, nodeRed }));
 }
 
 main().then(

@@ -59,6 +59,11 @@ export class MqttCollector {
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
+  /** When the last message arrived (epoch ms; 0 before the first). */
+  get lastMessageTime(): number {
+    return this.lastMessageAt;
+  }
+
   get connected(): boolean {
     return this.client?.connected ?? false;
   }

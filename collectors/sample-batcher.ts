@@ -14,6 +14,12 @@ export interface SampleBatcherOptions {
   readonly maxRetryDelayMs?: number;
   /** Write-ahead log: accepted samples are on disk before `add` returns. */
   readonly spool?: Spool;
+  /**
+   * Store writes in flight at once (default 1). More overlaps the network round trips of a
+   * remote store (InfluxDB) with ingest; batches may then complete out of order, which the
+   * stores' idempotent, timestamp-keyed writes allow.
+   */
+  readonly maxConcurrentWrites?: number;
 }
 
 export type StoredListener = (samples: readonly Sample[], storedAt: number) => void;
@@ -21,6 +27,12 @@ export type StoredListener = (samples: readonly Sample[], storedAt: number) => v
 interface Run {
   segment: number;
   count: number;
+}
+
+/** A batch taken from the queue, with the spool segments its samples came from. */
+interface Batch {
+  readonly samples: Sample[];
+  readonly runs: Run[];
 }
 
 /**
@@ -43,7 +55,12 @@ export class SampleBatcher {
   /** Segments up to this id have been (or are being) handled through memory. */
   private memoryUpTo = 0;
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightSamples = 0;
+  /** Batches whose write failed, sent again before anything newer. */
+  private retries: Batch[] = [];
+  private retrySamples = 0;
+  private lastFailure: unknown;
   private retryDelayMs = 0;
   /** After a failed write, no new attempt before this time (back-off). */
   private nextAttemptAt = 0;
@@ -60,13 +77,13 @@ export class SampleBatcher {
       this.spilling = true;
       options.logger.info({ segments: options.spool.pendingSegments().length, bytes: options.spool.bytes }, 'replaying spooled samples from an earlier run');
     }
-    this.timer = setInterval(() => void this.drain(), options.flushIntervalMs);
+    this.timer = setInterval(() => this.pump(true), options.flushIntervalMs);
     this.timer.unref();
   }
 
-  /** Values in memory waiting for the store. */
+  /** Values in memory not yet confirmed by the store (queued, being written, or to be retried). */
   get buffered(): number {
-    return this.queue.length - this.head;
+    return this.queue.length - this.head + this.inFlightSamples + this.retrySamples;
   }
 
   /** True while the store is behind and some accepted samples wait on disk only. */
@@ -100,7 +117,7 @@ export class SampleBatcher {
       }
     }
     this.updateGauges();
-    if (this.buffered >= this.options.batchSize && !this.writing) void this.drain();
+    if (this.queue.length - this.head >= this.options.batchSize) this.pump(false);
   }
 
   /** False when the caller should wait before accepting more (memory or spool full). */
@@ -116,10 +133,13 @@ export class SampleBatcher {
 
   /** Writes everything accepted so far (memory and spill); rejects if the store fails. */
   async flush(): Promise<void> {
-    while (this.writing) await this.writing;
     for (;;) {
-      if (this.buffered === 0 && !this.refill()) return;
-      await this.writeOne();
+      this.nextAttemptAt = 0;
+      this.lastFailure = undefined;
+      this.pump(true);
+      if (this.inFlight.size === 0) return;
+      while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+      if (this.lastFailure !== undefined) throw this.lastFailure;
     }
   }
 
@@ -132,14 +152,15 @@ export class SampleBatcher {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     const deadline = Date.now() + timeoutMs;
-    while (this.writing) await this.writing;
-    while (Date.now() < deadline && (this.buffered > 0 || this.refill())) {
+    while (Date.now() < deadline) {
       try {
-        await this.writeOne();
+        await this.flush();
+        break;
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, deadline - Date.now()))));
       }
     }
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     const pending = this.buffered;
     const spool = this.options.spool;
     spool?.close();
@@ -161,12 +182,13 @@ export class SampleBatcher {
 
   /**
    * While spilling and memory has room, loads the next disk-only segment. Returns whether there
-   * is anything (left) to write.
+   * is anything queued to write.
    */
   private refill(): boolean {
+    const queued = () => this.queue.length - this.head > 0;
     const spool = this.options.spool;
-    if (!spool || !this.spilling) return this.buffered > 0;
-    if (this.buffered >= this.options.maxBuffered / 2) return true;
+    if (!spool || !this.spilling) return queued();
+    if (this.buffered >= this.options.maxBuffered / 2) return queued();
     let next = spool.pendingSegments().find((id) => id > this.memoryUpTo);
     if (next === undefined) {
       // The active segment holds the newest disk-only samples: close it and read it back.
@@ -176,7 +198,7 @@ export class SampleBatcher {
     if (next === undefined) {
       this.spilling = false;
       this.options.logger.info('spooled samples caught up; back to writing from memory');
-      return this.buffered > 0;
+      return queued();
     }
     const samples = spool.read(next);
     this.memoryUpTo = next;
@@ -189,72 +211,83 @@ export class SampleBatcher {
     return true;
   }
 
-  private drain(): Promise<void> {
-    if (this.writing || Date.now() < this.nextAttemptAt) return this.writing ?? Promise.resolve();
-    if (this.buffered === 0 && !this.refill()) return Promise.resolve();
-    this.writing = (async () => {
-      try {
-        while (this.buffered > 0 || this.refill()) {
-          await this.writeOne();
-          // Below a full batch, only the timer writes: it keeps batches large under load.
-          if (this.buffered < this.options.batchSize && !this.spilling) break;
-        }
-      } catch {
-        // writeOne logged it and set the back-off; the timer tries again.
-      } finally {
-        this.writing = undefined;
+  /**
+   * Starts writes while there is room for one more in flight. A partial batch is written only
+   * when `partial` (the timer, a flush): under load, batches stay full.
+   */
+  private pump(partial: boolean): void {
+    const max = this.options.maxConcurrentWrites ?? 1;
+    while (this.inFlight.size < max && Date.now() >= this.nextAttemptAt) {
+      let batch = this.retries.shift();
+      if (batch) {
+        this.retrySamples -= batch.samples.length;
+      } else {
+        const full = this.queue.length - this.head >= this.options.batchSize;
+        if (!(partial || full || this.spilling)) return;
+        if (!this.refill()) return;
+        batch = this.takeBatch();
       }
-    })();
-    return this.writing;
+      this.inFlightSamples += batch.samples.length;
+      const write = this.send(batch).finally(() => {
+        this.inFlight.delete(write);
+        if (!this.closed || this.retries.length === 0) this.pump(false);
+      });
+      this.inFlight.add(write);
+    }
   }
 
-  private async writeOne(): Promise<void> {
+  private takeBatch(): Batch {
     const end = Math.min(this.queue.length, this.head + this.options.batchSize);
-    const batch = this.queue.slice(this.head, end);
-    const started = performance.now();
-    try {
-      await this.store.write(batch);
-    } catch (error) {
-      this.options.metrics?.writeErrors.inc();
-      const maxDelay = this.options.maxRetryDelayMs ?? 10_000;
-      this.retryDelayMs = Math.min(maxDelay, this.retryDelayMs === 0 ? 100 : this.retryDelayMs * 2);
-      this.nextAttemptAt = Date.now() + this.retryDelayMs;
-      this.options.logger.warn({ err: error, batch: batch.length, buffered: this.buffered, retryInMs: this.retryDelayMs }, 'telemetry store write failed; will retry');
-      throw error;
-    }
-    this.retryDelayMs = 0;
-    this.nextAttemptAt = 0;
-    this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
+    const samples = this.queue.slice(this.head, end);
     this.head = end;
-    this.releaseRuns(batch.length);
     // Compact occasionally rather than shifting the array on every batch.
     if (this.head > 50_000 || this.head === this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
+    const runs: Run[] = [];
+    let left = samples.length;
+    while (left > 0 && this.runs.length > 0) {
+      const run = this.runs[0]!;
+      const n = Math.min(run.count, left);
+      runs.push({ segment: run.segment, count: n });
+      run.count -= n;
+      left -= n;
+      if (run.count === 0) this.runs.shift();
+    }
+    return { samples, runs };
+  }
+
+  private async send(batch: Batch): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.store.write(batch.samples);
+    } catch (error) {
+      this.inFlightSamples -= batch.samples.length;
+      this.retries.push(batch);
+      this.retrySamples += batch.samples.length;
+      this.lastFailure = error;
+      this.options.metrics?.writeErrors.inc();
+      const maxDelay = this.options.maxRetryDelayMs ?? 10_000;
+      this.retryDelayMs = Math.min(maxDelay, this.retryDelayMs === 0 ? 100 : this.retryDelayMs * 2);
+      this.nextAttemptAt = Date.now() + this.retryDelayMs;
+      this.options.logger.warn({ err: error, batch: batch.samples.length, buffered: this.buffered, retryInMs: this.retryDelayMs }, 'telemetry store write failed; will retry');
+      return;
+    }
+    this.inFlightSamples -= batch.samples.length;
+    this.retryDelayMs = 0;
+    this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
+    for (const run of batch.runs) this.options.spool?.release(run.segment, run.count);
     this.updateGauges();
     const storedAt = Date.now();
     for (const listener of this.listeners) {
       try {
-        listener(batch, storedAt);
+        listener(batch.samples, storedAt);
       } catch (error) {
         this.options.logger.error({ err: error }, 'stored-samples listener failed');
       }
     }
     if (this.hasCapacity()) this.releaseWaiters();
-  }
-
-  /** Tells the spool which of its samples are now in the store. */
-  private releaseRuns(count: number): void {
-    let left = count;
-    while (left > 0 && this.runs.length > 0) {
-      const run = this.runs[0]!;
-      const n = Math.min(run.count, left);
-      run.count -= n;
-      left -= n;
-      this.options.spool?.release(run.segment, n);
-      if (run.count === 0) this.runs.shift();
-    }
   }
 
   private updateGauges(): void {

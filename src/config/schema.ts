@@ -119,6 +119,8 @@ export const ConfigSchema = z
         unknownMetrics: z.enum(['reject', 'store']).default('reject'),
         /** Values per store write; default 5,000 for SQLite, 20,000 for InfluxDB (fewer, larger HTTP requests). */
         batchSize: z.coerce.number().int().positive().optional(),
+        /** Store writes in flight at once; default 1 for SQLite (synchronous anyway), 2 for InfluxDB. */
+        maxConcurrentWrites: z.coerce.number().int().min(1).max(64).optional(),
         flushInterval: duration('250ms'),
         /** Samples held in memory waiting for the store before the collector stops reading. */
         maxBufferedSamples: z.coerce.number().int().positive().default(100_000),

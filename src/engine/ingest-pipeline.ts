@@ -52,6 +52,7 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
   const batcher = new SampleBatcher(options.telemetry, {
     ...(spool && { spool }),
     batchSize: c.batchSize ?? (config.influx.url ? 20_000 : 5_000),
+    maxConcurrentWrites: c.maxConcurrentWrites ?? (config.influx.url ? 2 : 1),
     flushIntervalMs: c.flushInterval,
     maxBuffered: c.maxBufferedSamples,
     logger: logger.child({ component: 'batcher' }),

@@ -13,7 +13,10 @@ class SwitchableStore implements Pick<TelemetryStore, 'write'> {
   readonly points = new Map<string, number>();
   up = true;
   writes = 0;
+  /** Random latency per write, so concurrent writes complete out of order. */
+  constructor(private readonly maxDelayMs = 0) {}
   async write(samples: readonly Sample[]): Promise<void> {
+    if (this.maxDelayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * this.maxDelayMs));
     if (!this.up) throw new Error('store unavailable');
     this.writes++;
     for (const s of samples) this.points.set(`${s.deviceId}|${s.metric}|${s.ts}`, s.value);
@@ -108,12 +111,19 @@ describe('sample batcher with a spool', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('stores every accepted sample whatever the pattern of outages (property)', async () => {
+  it('stores every accepted sample and empties the spool whatever the outages and write concurrency (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.boolean()), { minLength: 1, maxLength: 12 }), async (steps) => {
-        const { make } = spoolIn({ segmentBytes: 512 });
-        const store = new SwitchableStore();
-        const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 16, flushIntervalMs: 5, maxBuffered: 32, logger, spool: make() });
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.boolean()), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 4 }), async (steps, concurrency) => {
+        const { dir, make } = spoolIn({ segmentBytes: 512 });
+        const store = new SwitchableStore(concurrency > 1 ? 4 : 0);
+        const batcher = new SampleBatcher(store as unknown as TelemetryStore, {
+          batchSize: 16,
+          flushIntervalMs: 5,
+          maxBuffered: 32,
+          logger,
+          spool: make(),
+          maxConcurrentWrites: concurrency,
+        });
         let n = 0;
         for (const [count, up] of steps) {
           store.up = up;
@@ -124,6 +134,7 @@ describe('sample batcher with a spool', () => {
         await batcher.flush();
         await batcher.close();
         expect(store.points.size).toBe(n * 2);
+        expect(readdirSync(dir)).toEqual([]);
       }),
       { numRuns: 15 },
     );
