@@ -123,7 +123,7 @@ export const ConfigSchema = z
         maxConcurrentWrites: z.coerce.number().int().min(1).max(64).optional(),
         flushInterval: duration('250ms'),
         /** Samples held in memory waiting for the store before the collector stops reading. */
-        maxBufferedSamples: z.coerce.number().int().positive().default(100_000),
+        maxBufferedSamples: z.coerce.number().int().positive().default(50_000),
         /**
          * Write-ahead spool under `<dataDir>/spool`: accepted samples are on disk before their
          * message is acknowledged, and survive a crash or a store outage.
