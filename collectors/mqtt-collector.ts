@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { IngestMetrics } from './ingest-metrics.js';
 import type { Ingestor } from './ingestor.js';
 import type { SampleBatcher } from './sample-batcher.js';
+import type { Spool } from './spool.js';
 
 export interface MqttCollectorOptions {
   readonly url: string;
@@ -25,6 +26,8 @@ export interface MqttCollectorOptions {
   readonly reconnect?: { readonly minMs: number; readonly maxMs: number };
   readonly ingestor: Ingestor;
   readonly batcher: SampleBatcher;
+  /** The batcher's spool: acknowledgements of a turn wait until its lines are written. */
+  readonly spool?: Spool;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
 }
@@ -56,6 +59,7 @@ export class MqttCollector {
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastMessageAt = 0;
+  private corked = false;
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
@@ -94,6 +98,7 @@ export class MqttCollector {
       this.lastMessageAt = Date.now();
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       const pending = this.options.ingestor.handle(packet.topic, payload);
+      this.holdAcksUntilSpooled(client);
       // mqtt.js hands over the next message only after this one is acknowledged, so the common
       // synchronous case acknowledges at once; waiting is for the database or a full spool.
       if (!pending && this.options.batcher.hasCapacity()) return done();
@@ -138,6 +143,27 @@ export class MqttCollector {
           reject(new Error(`MQTT broker ${redact(url)} refused the connection: ${error.message}`));
         }
       });
+    });
+  }
+
+  /**
+   * Group commit: the socket is corked while this turn's spool lines are pending, so the PUBACKs
+   * mqtt.js writes meanwhile leave only after the spool's one write at the end of the turn. A
+   * message is thus never acknowledged before its samples are on disk, without a system call per
+   * message for the spool and another for its acknowledgement.
+   */
+  private holdAcksUntilSpooled(client: MqttClient): void {
+    const spool = this.options.spool;
+    if (!spool?.uncommitted || this.corked) return;
+    const stream = client.stream;
+    stream.cork();
+    this.corked = true;
+    spool.whenCommitted((error) => {
+      this.corked = false;
+      // Without the spool write the acknowledgements must not go out: drop the connection and
+      // let the broker redeliver.
+      if (error) stream.destroy(error);
+      else stream.uncork();
     });
   }
 

@@ -36,6 +36,10 @@ const SEGMENT_PATTERN = /^(\d{12})\.spool$/;
  * A line holds the samples of one message: `["device",[["metric",ts,value],…]]`. A torn last line
  * (a crash mid-write) is skipped on replay — its message was never acknowledged, so the broker
  * delivers it again.
+ *
+ * Group commit: lines appended during one turn of the event loop are written with one system call
+ * at the end of the turn (`whenCommitted` tells the collector, which holds the turn's
+ * acknowledgements back until then).
  */
 export class Spool {
   private readonly segments = new Map<number, Segment>();
@@ -43,6 +47,9 @@ export class Spool {
   private fd: number | undefined;
   private dirty = false;
   private totalBytes = 0;
+  private pendingLines: string[] = [];
+  private commitScheduled = false;
+  private committed: Array<(error?: Error) => void> = [];
   private readonly syncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SpoolOptions) {
@@ -76,22 +83,75 @@ export class Spool {
     return [...this.segments.values()].filter((s) => s.closed).map((s) => s.id).sort((a, b) => a - b);
   }
 
-  /** Appends the samples of one message; returns the segment they went to. */
+  /** True while appended lines wait for the end-of-turn write. */
+  get uncommitted(): boolean {
+    return this.pendingLines.length > 0;
+  }
+
+  /**
+   * Appends the samples of one message; returns the segment they went to. The line is on disk
+   * once `whenCommitted` callbacks run (at the end of this turn of the event loop).
+   */
   append(deviceId: string, samples: readonly Sample[]): number {
     const segment = this.activeSegment();
     const line = `${JSON.stringify([deviceId, samples.map((s) => [s.metric, s.ts, s.value])])}\n`;
-    const written = writeSync(this.fd!, line);
-    segment.bytes += written;
+    const bytes = Buffer.byteLength(line);
+    this.pendingLines.push(line);
+    segment.bytes += bytes;
     segment.appended += samples.length;
-    this.totalBytes += written;
-    this.dirty = true;
+    this.totalBytes += bytes;
     if (segment.bytes >= this.options.segmentBytes) this.rotate();
+    else this.scheduleCommit();
     return segment.id;
+  }
+
+  /** Calls `callback` once everything appended so far is written (with the error if it could not be). */
+  whenCommitted(callback: (error?: Error) => void): void {
+    if (this.pendingLines.length === 0) {
+      callback();
+      return;
+    }
+    this.committed.push(callback);
+    this.scheduleCommit();
+  }
+
+  /** Writes the pending lines now, with one system call. */
+  commit(): void {
+    const callbacks = this.committed;
+    this.committed = [];
+    let failure: Error | undefined;
+    if (this.pendingLines.length > 0) {
+      const text = this.pendingLines.join('');
+      this.pendingLines = [];
+      try {
+        writeSync(this.fd!, text);
+        this.dirty = true;
+      } catch (error) {
+        failure = error as Error;
+        this.options.logger.fatal({ err: error }, 'could not write to the spool; acknowledgements withheld');
+      }
+    }
+    for (const callback of callbacks) callback(failure);
+    if (failure) throw failure;
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(() => {
+      this.commitScheduled = false;
+      try {
+        this.commit();
+      } catch {
+        // logged in commit; the callbacks got the error
+      }
+    });
   }
 
   /** Closes the active segment, so everything appended so far is in closed segments. */
   rotate(): void {
     if (!this.active) return;
+    this.commit();
     this.sync();
     closeSync(this.fd!);
     this.fd = undefined;
@@ -141,6 +201,7 @@ export class Spool {
   close(): void {
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.fd !== undefined) {
+      this.commit();
       this.sync();
       closeSync(this.fd);
       this.fd = undefined;

@@ -105,6 +105,7 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     reconnect: { minMs: config.mqtt.reconnectMin, maxMs: config.mqtt.reconnectMax },
     ingestor,
     batcher,
+    ...(spool && { spool }),
     metrics,
     logger: logger.child({ component: 'collector' }),
   });
