@@ -46,6 +46,9 @@ const { values } = parseArgs({
     'skip-peers': { type: 'boolean', default: false },
     /** Override collector.batchSize (values per store write). */
     batch: { type: 'string' },
+    /** Override collector.maxBufferedSamples and collector.maxConcurrentWrites. */
+    'max-buffered': { type: 'string' },
+    concurrency: { type: 'string' },
   },
 });
 const DEVICES = Number(values.devices);
@@ -135,7 +138,11 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     ...(target === 'influx' && { influx: { url: influxUrl, bucket: `bench_ours_${RUN}` } }),
     simulate: { enabled: false },
     autoRegister: false,
-    ...(values.batch && { collector: { batchSize: Number(values.batch) } }),
+    collector: {
+      ...(values.batch && { batchSize: Number(values.batch) }),
+      ...(values['max-buffered'] && { maxBufferedSamples: Number(values['max-buffered']) }),
+      ...(values.concurrency && { maxConcurrentWrites: Number(values.concurrency) }),
+    },
   });
   const guardian = await startGuardian({ config, explicit: new Set(['mqtt.port']), logger: silentLogger(), http: false });
   const latencies = new Float64Array(MESSAGES);

@@ -69,6 +69,8 @@ export interface TelemetryDecoded {
   readonly flaggedMetrics: string[];
   /** Number of samples (ts + metrics groups) the message carried. */
   readonly sampleCount: number;
+  /** Of those, how many had at least one value accepted. */
+  readonly acceptedSamples: number;
 }
 
 /** Collects rejections by reason so one message yields one dead letter per reason. */
@@ -113,11 +115,11 @@ export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Mo
 
   const envelope = (isBatch ? BatchShape : SingleShape).safeParse(body);
   if (!envelope.success) {
-    return { samples, rejections: [reject('invalid_schema', describeZod(envelope.error))], flaggedMetrics: [], sampleCount: 1 };
+    return { samples, rejections: [reject('invalid_schema', describeZod(envelope.error))], flaggedMetrics: [], sampleCount: 1, acceptedSamples: 0 };
   }
   const claimed = envelope.data.deviceId;
   if (claimed !== undefined && claimed !== deviceId) {
-    return { samples, rejections: [reject('device_mismatch', `payload deviceId "${claimed.slice(0, 64)}" but topic device "${deviceId}"`)], flaggedMetrics: [], sampleCount: 1 };
+    return { samples, rejections: [reject('device_mismatch', `payload deviceId "${claimed.slice(0, 64)}" but topic device "${deviceId}"`)], flaggedMetrics: [], sampleCount: 1, acceptedSamples: 0 };
   }
   const rawSamples: unknown[] = isBatch ? (envelope.data as z.infer<typeof BatchShape>).samples : [body];
   if (rawSamples.length > limits.maxSamplesPerMessage) {
@@ -126,14 +128,17 @@ export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Mo
       rejections: [reject('too_many_samples', `${rawSamples.length} samples, the limit is ${limits.maxSamplesPerMessage}; split the backlog`, rawSamples.length)],
       flaggedMetrics: [],
       sampleCount: rawSamples.length,
+      acceptedSamples: 0,
     };
   }
 
+  let acceptedSamples = 0;
   const newest = now + limits.futureToleranceMs;
   const oldest = now - limits.maxAgeMs;
   rawSamples.forEach((raw, index) => {
     const where = isBatch ? `samples[${index}]` : 'sample';
-    const shape = SampleShape.safeParse(raw);
+    // A single sample was checked as the envelope already.
+    const shape = isBatch ? SampleShape.safeParse(raw) : { success: true as const, data: envelope.data as z.infer<typeof SampleShape> };
     if (!shape.success) {
       tally.add('invalid_schema', `${where}: ${describeZod(shape.error)}`);
       return;
@@ -162,6 +167,7 @@ export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Mo
       tally.add('too_many_metrics', `${where}: ${entries.length} metrics, the limit is ${limits.maxMetricsPerSample}`);
       return;
     }
+    const before = samples.length;
     for (const [name, rawValue] of entries) {
       if (name.length > METRIC_NAME_MAX_LENGTH || !METRIC_NAME_PATTERN.test(name)) {
         tally.add('invalid_metric_name', `${where}: "${name.slice(0, 80)}"`);
@@ -185,8 +191,9 @@ export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Mo
       }
       samples.push({ deviceId, metric: name, ts, value });
     }
+    if (samples.length > before) acceptedSamples++;
   });
-  return { samples, rejections: tally.list(), flaggedMetrics: [...flagged], sampleCount: rawSamples.length };
+  return { samples, rejections: tally.list(), flaggedMetrics: [...flagged], sampleCount: rawSamples.length, acceptedSamples };
 }
 
 export const DEVICE_STATES = ['online', 'offline', 'scanning', 'standby', 'service'] as const satisfies readonly DeviceState[];

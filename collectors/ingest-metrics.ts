@@ -3,6 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /** Prometheus series of the ingest path, exported at /metrics. */
 export class IngestMetrics {
   readonly messages: Counter<'kind'>;
+  /** Pre-bound series for the hot path (no label lookup per message). */
+  readonly telemetryMessages: { inc(value?: number): void };
   readonly samples: Counter;
   readonly points: Counter;
   readonly rejected: Counter<'reason' | 'device'>;
@@ -17,6 +19,7 @@ export class IngestMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.messages = new Counter({ name: 'guardian_ingest_messages_total', help: 'MQTT messages received, by topic kind', labelNames: ['kind'], registers });
+    this.telemetryMessages = this.messages.labels('telemetry');
     this.samples = new Counter({ name: 'guardian_ingest_samples_total', help: 'Samples (ts + metrics) accepted', registers });
     this.points = new Counter({ name: 'guardian_ingest_points_total', help: 'Metric values accepted', registers });
     this.rejected = new Counter({

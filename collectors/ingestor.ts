@@ -65,7 +65,8 @@ export class Ingestor {
       this.reject(topic, payload, undefined, { reason: 'bad_topic', detail: parsed.error, count: 1 });
       return undefined;
     }
-    this.options.metrics.messages.inc({ kind: parsed.kind });
+    if (parsed.kind === 'telemetry') this.options.metrics.telemetryMessages.inc();
+    else this.options.metrics.messages.inc({ kind: parsed.kind });
     const read = readJsonObject(payload, this.options.limits.maxPayloadBytes);
     if (!read.ok) {
       this.reject(topic, payload, parsed, read.rejection);
@@ -119,13 +120,9 @@ export class Ingestor {
     if (decoded.samples.length > 0) {
       this.options.batcher.add(device.id, decoded.samples);
       this.options.metrics.points.inc(decoded.samples.length);
-      const timestamps = new Set<number>();
       let newest = 0;
-      for (const s of decoded.samples) {
-        timestamps.add(s.ts);
-        if (s.ts > newest) newest = s.ts;
-      }
-      this.options.metrics.samples.inc(timestamps.size);
+      for (const s of decoded.samples) if (s.ts > newest) newest = s.ts;
+      this.options.metrics.samples.inc(decoded.acceptedSamples);
       this.options.registry.touch(device.id, newest);
     }
     return decoded.flaggedMetrics.length > 0 ? this.options.registry.flagUnknownMetrics(device.id, decoded.flaggedMetrics) : undefined;

@@ -108,7 +108,9 @@ export class SampleBatcher {
       if (!this.spilling) {
         this.enqueue(samples, segment);
         this.memoryUpTo = segment;
-        if (this.buffered >= this.options.maxBuffered) {
+        // A slow but working store is waited for (hasCapacity holds the broker back), which
+        // costs nothing; spilling is for a store that fails, where waiting could take hours.
+        if (this.buffered >= this.options.maxBuffered && this.storeFailing) {
           // Memory is full: from here on new samples stay on disk until the store catches up.
           spool.rotate();
           this.spilling = true;
@@ -120,9 +122,19 @@ export class SampleBatcher {
     if (this.queue.length - this.head >= this.options.batchSize) this.pump(false);
   }
 
-  /** False when the caller should wait before accepting more (memory or spool full). */
+  /**
+   * False when the caller should wait before accepting more: memory is full while the store
+   * works (it will free up), or the spool is full while the store fails.
+   */
   hasCapacity(): boolean {
-    return this.options.spool ? this.options.spool.hasCapacity() : this.buffered < this.options.maxBuffered;
+    const spool = this.options.spool;
+    if (spool && (this.storeFailing || this.spilling)) return spool.hasCapacity();
+    return this.buffered < this.options.maxBuffered;
+  }
+
+  /** The last write failed and has not been retried successfully yet. */
+  private get storeFailing(): boolean {
+    return this.retryDelayMs > 0;
   }
 
   /** Resolves once there is capacity again. */
@@ -272,6 +284,8 @@ export class SampleBatcher {
       this.retryDelayMs = Math.min(maxDelay, this.retryDelayMs === 0 ? 100 : this.retryDelayMs * 2);
       this.nextAttemptAt = Date.now() + this.retryDelayMs;
       this.options.logger.warn({ err: error, batch: batch.samples.length, buffered: this.buffered, retryInMs: this.retryDelayMs }, 'telemetry store write failed; will retry');
+      // With a spool, producers held back by full memory may go on: their samples go to disk.
+      if (this.hasCapacity()) this.releaseWaiters();
       return;
     }
     this.inFlightSamples -= batch.samples.length;

@@ -201,7 +201,8 @@ export class DeviceRegistry {
   touch(id: string, ts: number): void {
     const device = this.devices.get(id);
     if (!device || (device.lastSeen !== undefined && device.lastSeen >= ts)) return;
-    this.devices.set(id, { ...device, lastSeen: ts });
+    // In place: this runs for every message, and the record is the registry's own.
+    (device as { lastSeen?: number }).lastSeen = ts;
     this.dirtyLastSeen.set(id, ts);
   }
 
