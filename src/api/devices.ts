@@ -4,6 +4,7 @@ import { metricDefinition, MODALITIES } from '../catalogue/metrics.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { DeviceConflictError, UnknownSiteError, type RegisteredDevice } from '../devices/registry.js';
 import { DeviceSchema, LocationSchema } from '../devices/device.js';
+import { isTimeZone, utcOffsetMs } from '../devices/time-zone.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list } from './schemas.js';
@@ -148,12 +149,17 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
         tags: ['devices'],
         summary: 'Time series of a device: raw samples or min/mean/max per step',
         description:
-          'from/to: ISO-8601, epoch ms, "now" or relative (-24h). step: a duration (5m, 1h), "raw" for the samples themselves, or omitted for an automatic step (about 500 buckets). metric: one name or a comma-separated list; omitted → every metric of the device.',
+          'from/to: ISO-8601 with a zone, epoch ms, "now" or relative (-24h). step: a duration (5m, 1h, 1d), "raw" for the samples themselves, or omitted for an automatic step (about 500 buckets). Buckets are aligned to the site\'s time zone (tz to override), so a 1d step starts at local midnight. metric: one name or a comma-separated list; omitted → every metric of the device.',
         params: z.object({ id: z.string() }),
         querystring: z.object({
           metric: z.string().optional(),
           from: TimeParam.default('-24h'),
           to: TimeParam.default('now'),
+          tz: z
+            .string()
+            .refine(isTimeZone, 'must be an IANA time zone such as Asia/Shanghai')
+            .optional()
+            .describe("time zone whose midnight daily buckets start at; default: the site's (Asia/Shanghai)"),
           step: z
             .string()
             .refine((s) => s === 'raw' || s === 'auto' || ((parseDuration(s) ?? 0) >= 1000 && (parseDuration(s) ?? 0) <= MAX_STEP), 'must be a duration from 1s to 366d (30s, 5m, 1h), "raw" or "auto"')
@@ -164,7 +170,8 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
             deviceId: z.string(),
             from: IsoTime,
             to: IsoTime,
-            step: z.string().describe('"raw" or the bucket width in ms as a duration'),
+            step: z.string().describe('"raw" or the bucket width as a duration'),
+            timeZone: z.string().describe('buckets are aligned to this zone: a 1d step starts at its midnight'),
             stepMs: z.number().int().optional(),
             series: z.array(z.object({ metric: z.string(), unit: z.string(), zh: z.string().optional(), en: z.string().optional(), points: z.array(Point) })),
           }),
@@ -193,13 +200,15 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       if (stepMs !== undefined && (to - from) / stepMs > MAX_POINTS) {
         return reply.code(400).send({ error: 'bad_request', message: `step ${stepText} over this range gives more than ${MAX_POINTS} points; use a larger step` });
       }
+      const timeZone = request.query.tz ?? ctx.registry.getSite(device.site)?.timezone ?? 'UTC';
+      const offset = -utcOffsetMs(timeZone, from);
       const series = await Promise.all(
         metrics.map(async (metric) => {
           const def = metricDefinition(device.modality, metric);
           const points =
             stepMs === undefined
               ? (await ctx.telemetry.raw({ deviceId: device.id, metric, from, to, limit: MAX_POINTS + 1 })).map((s) => ({ ts: iso(s.ts), value: s.value }))
-              : (await ctx.telemetry.aggregate({ deviceId: device.id, metric, from, to, step: stepMs })).map((p) => ({ ...p, ts: iso(p.ts) }));
+              : (await ctx.telemetry.aggregate({ deviceId: device.id, metric, from, to, step: stepMs, offset })).map((p) => ({ ...p, ts: iso(p.ts) }));
           return { metric, unit: def?.unit ?? '', ...(def && { zh: def.zh, en: def.en }), points };
         }),
       );
@@ -212,6 +221,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
         from: iso(from),
         to: iso(to),
         step: stepMs === undefined ? 'raw' : formatDuration(stepMs),
+        timeZone,
         ...(stepMs !== undefined && { stepMs }),
         series,
       };

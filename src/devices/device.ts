@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MODALITIES } from '../catalogue/metrics.js';
+import { isTimeZone } from './time-zone.js';
 
 /** Ids travel in MQTT topics and URLs: keep them to a safe alphabet. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -15,7 +16,7 @@ export const SiteSchema = z.object({
   id: IdSchema,
   name: z.string().min(1).max(200),
   nameEn: z.string().max(200).optional(),
-  timezone: z.string().default('Asia/Shanghai'),
+  timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Asia/Shanghai').default('Asia/Shanghai'),
 });
 export type Site = z.infer<typeof SiteSchema>;
 

@@ -176,8 +176,16 @@ function timeLiteral(ms: number): string {
   return `${Math.min(MAX_TIME_MS, Math.max(MIN_TIME_MS, Math.ceil(ms)))}ms`;
 }
 
-function alignDown(ts: number, step: number): number {
-  return ts - (((ts % step) + step) % step);
+/** Start of the `step`-wide bucket containing `ts`, buckets starting at multiples of `step` shifted by `offset`. */
+function alignDown(ts: number, step: number, offset = 0): number {
+  return ts - ((((ts - offset) % step) + step) % step);
+}
+
+/** `offset` as the port allows it (a safe integer, default 0), reduced to [0, step). */
+function bucketOffset(offset: number | undefined, step: number): number {
+  if (offset === undefined) return 0;
+  if (!Number.isSafeInteger(offset)) throw new RangeError(`offset must be an integer of ms, got ${offset}`);
+  return ((offset % step) + step) % step;
 }
 
 function alignUp(ts: number, step: number): number {
@@ -346,16 +354,18 @@ export class InfluxTelemetryStore implements TelemetryStore {
     const { from, to, step } = query;
     validateRange(from, to);
     if (!Number.isSafeInteger(step) || step <= 0) throw new RangeError(`step must be a positive integer of ms, got ${step}`);
+    // Reduced to [0, step) here rather than left to InfluxDB, so every version sees the same.
+    const offset = bucketOffset(query.offset, step);
     if (to <= from) return [];
     await this.ready();
 
     const metric = query.metric;
     const field = influxIdent(metric);
     const device = this.deviceFilter(query.deviceId);
-    const rawSelect = (bucketMs: number, start: number, end: number, perSeries: boolean): string =>
+    const rawSelect = (bucketMs: number, bucketOffsetMs: number, start: number, end: number, perSeries: boolean): string =>
       `SELECT min(${field}::field) AS "mn", max(${field}::field) AS "mx", sum(${field}::field) AS "s", count(${field}::field) AS "c"` +
       ` FROM ${influxIdent(INFLUX_MEASUREMENT)} WHERE ${device} AND ${timeRange(start, end)}` +
-      ` GROUP BY time(${bucketMs}ms)${perSeries ? ', *' : ''} fill(none)`;
+      ` GROUP BY time(${bucketMs}ms${bucketOffsetMs === 0 ? '' : `, ${bucketOffsetMs}ms`})${perSeries ? ', *' : ''} fill(none)`;
     // A rolled-up hour counts when its start lies in [from, to); its contributions are stamped
     // inside the hour, so the hour-aligned bounds select exactly those hours.
     const hoursFrom = alignUp(from, HOUR_MS);
@@ -365,7 +375,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
       ` ${influxIdent(`${metric}_sum`)}::field AS "s", ${influxIdent(`${metric}_count`)}::field AS "c"` +
       ` FROM ${influxIdent(INFLUX_ROLLUP_MEASUREMENT)} WHERE ${device} AND ${timeRange(hoursFrom, hoursTo)} GROUP BY *`;
 
-    const [contributionSeries, rawSeries] = await this.http.query([contributionSelect, rawSelect(step, from, to, false)]);
+    const [contributionSeries, rawSeries] = await this.http.query([contributionSelect, rawSelect(step, offset, from, to, false)]);
     const contributions = [...bucketRows(contributionSeries)];
     if (contributions.length === 0) {
       // Common case (range within the raw window): InfluxDB's own buckets are the answer.
@@ -386,27 +396,29 @@ export class InfluxTelemetryStore implements TelemetryStore {
         b.count += r.count;
       }
     };
-    // Rolled-up hours are never finer than an hour, whatever the step.
-    const rollupStep = Math.max(step, HOUR_MS);
+    // Rolled-up hours are never finer than an hour, whatever the step: a rolled-up hour falls
+    // whole into the bucket containing its start, or is its own bucket when the step is finer
+    // (the same rule as the SQLite adapter; see RangeQuery.offset).
+    const hourBucket = (hour: number): number => (step < HOUR_MS ? hour : alignDown(hour, step, offset));
     const rolledHours = new Set<number>();
     const contributionsOf = new Map<string, BucketRow[]>();
     for (const r of contributions) {
       const hour = alignDown(r.ts, HOUR_MS);
       rolledHours.add(hour);
-      add(alignDown(hour, rollupStep), r);
+      add(hourBucket(hour), r);
       const key = `${r.series}\u0000${hour}`;
       contributionsOf.set(key, [...(contributionsOf.get(key) ?? []), r]);
     }
 
     // Raw points inside a rolled-up hour are normally late writes and join that hour's bucket,
     // so the answer does not change when the next retention pass rolls them up. Buckets of the
-    // greatest common divisor of step and hour never straddle either boundary, so each can be
-    // assigned. The exception: raw points of a series-hour whose summary equals one of that
+    // greatest common divisor of step, hour and offset never straddle an hour or a bucket
+    // boundary, so each can be assigned. The exception: raw points of a series-hour whose summary equals one of that
     // hour's contributions are that contribution's own source, still there because a pass
     // failed before its DELETE; they are counted once, through the contribution.
     const [hourlySeries, fineSeries] = await this.http.query([
-      rawSelect(HOUR_MS, hoursFrom, hoursTo, true),
-      rawSelect(gcd(step, HOUR_MS), from, to, true),
+      rawSelect(HOUR_MS, 0, hoursFrom, hoursTo, true),
+      rawSelect(gcd(gcd(step, HOUR_MS), offset), 0, from, to, true),
     ]);
     const alreadyRolled = new Set<string>();
     for (const r of bucketRows(hourlySeries)) {
@@ -415,8 +427,8 @@ export class InfluxTelemetryStore implements TelemetryStore {
     }
     for (const r of bucketRows(fineSeries)) {
       const hour = alignDown(r.ts, HOUR_MS);
-      if (!rolledHours.has(hour)) add(alignDown(r.ts, step), r);
-      else if (!alreadyRolled.has(`${r.series}\u0000${hour}`)) add(alignDown(hour, rollupStep), r);
+      if (!rolledHours.has(hour)) add(alignDown(r.ts, step, offset), r);
+      else if (!alreadyRolled.has(`${r.series}\u0000${hour}`)) add(hourBucket(hour), r);
     }
     return [...buckets.entries()]
       .sort((a, b) => a[0] - b[0])

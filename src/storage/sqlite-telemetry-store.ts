@@ -24,9 +24,11 @@
  *
  * Roll-up resolution. Where only hourly roll-ups remain, an hour is the finest grain: such an
  * hour contributes to a query when its start lies in [from, to), and it falls into the bucket
- * containing its start. With `step` below an hour those hours come back as one-hour buckets
- * aligned to the hour (`ts` = start of the hour), interleaved with the finer raw buckets of the
- * younger data. Steps that are whole multiples of an hour give the same answer before and after
+ * containing its start (buckets shifted by the query's `offset`; an offset that is not whole
+ * hours thus moves the hour containing a bucket start into the previous bucket). With `step`
+ * below an hour those hours come back as one-hour buckets aligned to the hour (`ts` = start of
+ * the hour, whatever the offset), interleaved with the finer raw buckets of the younger data.
+ * Steps and offsets that are whole multiples of an hour give the same answer before and after
  * retention.
  *
  * Size. Measured with SQLite 3.53, 300 series of gauge-like values (8-byte floats): 25.3 bytes
@@ -108,9 +110,19 @@ export async function openSqliteTelemetryStore(options: SqliteTelemetryStoreOpti
   return SqliteTelemetryStore.open(options);
 }
 
-/** Start of the `step`-wide bucket containing `ts`; floor rather than truncation, so it also holds before 1970. */
-function alignDown(ts: number, step: number): number {
-  return ts - (((ts % step) + step) % step);
+/**
+ * Start of the `step`-wide bucket containing `ts`, buckets starting at multiples of `step` shifted
+ * by `offset`; floor rather than truncation, so it also holds before 1970.
+ */
+function alignDown(ts: number, step: number, offset = 0): number {
+  return ts - ((((ts - offset) % step) + step) % step);
+}
+
+/** `offset` as the port allows it (a safe integer, default 0), reduced to [0, step). */
+function bucketOffset(offset: number | undefined, step: number): number {
+  if (offset === undefined) return 0;
+  if (!Number.isSafeInteger(offset)) throw new RangeError(`offset must be an integer of ms, got ${offset}`);
+  return ((offset % step) + step) % step;
 }
 
 interface Bucket {
@@ -131,6 +143,8 @@ interface BucketRow {
 interface BucketParams {
   id: number;
   step: number;
+  /** Bucket offset, already reduced to [0, step). */
+  offset: number;
   from: number;
   to: number;
 }
@@ -254,6 +268,7 @@ export class SqliteTelemetryStore implements TelemetryStore {
     const { from, to, step } = query;
     validateRange(from, to);
     if (!Number.isSafeInteger(step) || step <= 0) throw new RangeError(`step must be a positive integer of ms, got ${step}`);
+    const offset = bucketOffset(query.offset, step);
     if (to <= from) return [];
     const id = this.seriesIdForRead(query.deviceId, query.metric);
     if (id === undefined) return [];
@@ -271,24 +286,25 @@ export class SqliteTelemetryStore implements TelemetryStore {
       }
     };
 
-    // Rolled-up hours are never finer than an hour, whatever the step.
-    const rollupStep = Math.max(step, HOUR_MS);
+    // Rolled-up hours are never finer than an hour, whatever the step: a rolled-up hour falls
+    // whole into the bucket containing its start, or is its own bucket when the step is finer.
+    const hourBucket = (hour: number): number => (step < HOUR_MS ? hour : alignDown(hour, step, offset));
     const rolledHours = new Set<number>();
     for (const r of this.stmt.rollups.iterate(id, from, to)) {
       rolledHours.add(r.b);
-      add(alignDown(r.b, rollupStep), r.mn, r.mx, r.s, r.c);
+      add(hourBucket(r.b), r.mn, r.mx, r.s, r.c);
     }
 
     if (rolledHours.size === 0) {
       // Common case (range within the raw window): SQL's own buckets are the answer.
       return this.stmt.aggregateRaw
-        .all({ id, step, from, to })
+        .all({ id, step, offset, from, to })
         .map((r) => ({ ts: r.b, min: r.mn, mean: r.s / r.c, max: r.mx, count: r.c }));
     }
-    for (const r of this.stmt.aggregateRawByHour.iterate({ id, step, hour: HOUR_MS, from, to })) {
+    for (const r of this.stmt.aggregateRawByHour.iterate({ id, step, offset, hour: HOUR_MS, from, to })) {
       // Raw rows inside a rolled-up hour are late writes: they join that hour's bucket so the
       // answer does not change when the next retention pass merges them into the roll-up.
-      const key = rolledHours.has(r.h) ? alignDown(r.h, rollupStep) : r.b;
+      const key = rolledHours.has(r.h) ? hourBucket(r.h) : r.b;
       add(key, r.mn, r.mx, r.s, r.c);
     }
     return [...buckets.entries()]
@@ -437,7 +453,7 @@ function prepareStatements(db: Database.Database) {
       'SELECT ts, value FROM samples WHERE series_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?',
     ),
     aggregateRaw: db.prepare<[BucketParams], BucketRow>(
-      `SELECT ts - ((ts % @step) + @step) % @step AS b,
+      `SELECT ts - (((ts - @offset) % @step) + @step) % @step AS b,
               min(value) AS mn, max(value) AS mx, sum(value) AS s, count(*) AS c
        FROM samples WHERE series_id = @id AND ts >= @from AND ts < @to
        GROUP BY b ORDER BY b`,
@@ -445,7 +461,7 @@ function prepareStatements(db: Database.Database) {
     // Used only when rolled-up hours are in range: the extra hour key lets late raw rows of
     // such hours be folded into the hour's bucket.
     aggregateRawByHour: db.prepare<[BucketParams & { hour: number }], HourBucketRow>(
-      `SELECT ts - ((ts % @step) + @step) % @step AS b, ts - ((ts % @hour) + @hour) % @hour AS h,
+      `SELECT ts - (((ts - @offset) % @step) + @step) % @step AS b, ts - ((ts % @hour) + @hour) % @hour AS h,
               min(value) AS mn, max(value) AS mx, sum(value) AS s, count(*) AS c
        FROM samples WHERE series_id = @id AND ts >= @from AND ts < @to
        GROUP BY b, h ORDER BY b`,

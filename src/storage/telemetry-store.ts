@@ -28,8 +28,26 @@ export interface RangeQuery {
   readonly from: number;
   /** Exclusive end, epoch ms. */
   readonly to: number;
-  /** Bucket width in ms; buckets are aligned to multiples of `step` since the epoch. */
+  /**
+   * Bucket width in ms; buckets are aligned to multiples of `step` since the epoch, shifted by
+   * `offset`.
+   */
   readonly step: number;
+  /**
+   * Bucket alignment offset in ms (an integer): buckets start at multiples of `step` shifted by
+   * `offset`, i.e. the bucket of `ts` starts at `ts - mod(ts - offset, step)` with `mod` the
+   * non-negative remainder. E.g. −8 h with a step of 1 d gives daily buckets starting at
+   * Asia/Shanghai midnight (16:00 UTC). Only `offset` modulo `step` matters. Default 0.
+   *
+   * Data already rolled up to hours (past raw retention) is only known per whole hour: such an
+   * hour falls, as a whole, into the bucket containing the hour's start. With an offset that is
+   * not a whole number of hours the rolled-up part of a bucket therefore starts at the first
+   * whole hour at or after the bucket start (the hour containing the bucket start goes to the
+   * previous bucket). With `step` below an hour, rolled-up hours come back as one-hour buckets
+   * at the start of the hour, whatever the offset. Whole-hour offsets with steps that are whole
+   * hours give the same answer before and after retention.
+   */
+  readonly offset?: number;
 }
 
 export interface RawQuery {

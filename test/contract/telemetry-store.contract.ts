@@ -45,7 +45,8 @@ export function referenceAggregate(written: readonly Sample[], query: RangeQuery
   const buckets = new Map<number, number[]>();
   for (const [ts, value] of byTs) {
     if (ts < query.from || ts >= query.to) continue;
-    const start = ts - (((ts % query.step) + query.step) % query.step);
+    const shifted = ts - (query.offset ?? 0);
+    const start = ts - (((shifted % query.step) + query.step) % query.step);
     const values = buckets.get(start) ?? [];
     values.push(value);
     buckets.set(start, values);
@@ -324,6 +325,91 @@ export function describeTelemetryStoreContract(
         expect(await store.aggregate({ deviceId: d, metric: 'm', from: BASE + HOUR, to: BASE + DAY, step: MINUTE })).toEqual([]);
       });
 
+      describe('with an offset', () => {
+        /** Asia/Shanghai (UTC+8): local midnight is 16:00 UTC the day before. */
+        const SHANGHAI = -8 * HOUR;
+        /** 2024-03-01T00:00 in Shanghai. */
+        const LOCAL_MIDNIGHT = BASE - 8 * HOUR;
+        const days = (d: string): Sample[] => [
+          sample(d, 'm', LOCAL_MIDNIGHT - 1, 10), // 2024-02-29 23:59:59.999 local
+          sample(d, 'm', LOCAL_MIDNIGHT, 1),
+          sample(d, 'm', BASE - 1, 4), // last instant of 2024-02-29 UTC, 07:59 local
+          sample(d, 'm', BASE, 5), // UTC midnight, 08:00 local
+          sample(d, 'm', BASE + 12 * HOUR, -5),
+          sample(d, 'm', BASE + 16 * HOUR - 1, 5), // 23:59:59.999 local
+          sample(d, 'm', BASE + 16 * HOUR, 2), // 2024-03-02T00:00 local
+          sample(d, 'm', BASE + DAY, 6), // 2024-03-02T00:00 UTC, 08:00 local
+          sample(d, 'm', BASE + 40 * HOUR, 9), // 2024-03-03T00:00 local
+        ];
+        const span = { metric: 'm', from: BASE - 2 * DAY, to: BASE + 3 * DAY, step: DAY };
+
+        it('starts daily buckets at local midnight (16:00 UTC for UTC+8)', async () => {
+          const d = uid();
+          await store.write(days(d));
+
+          expect(await store.aggregate({ deviceId: d, ...span, offset: SHANGHAI })).toEqual([
+            { ts: LOCAL_MIDNIGHT - DAY, min: 10, mean: 10, max: 10, count: 1 },
+            { ts: LOCAL_MIDNIGHT, min: -5, mean: 2, max: 5, count: 5 },
+            { ts: LOCAL_MIDNIGHT + DAY, min: 2, mean: 4, max: 6, count: 2 },
+            { ts: LOCAL_MIDNIGHT + 2 * DAY, min: 9, mean: 9, max: 9, count: 1 },
+          ]);
+          expect(new Date(LOCAL_MIDNIGHT).toISOString()).toBe('2024-02-29T16:00:00.000Z');
+          // The same data in UTC days, for contrast.
+          expect(await store.aggregate({ deviceId: d, ...span })).toEqual([
+            { ts: BASE - DAY, min: 1, mean: 5, max: 10, count: 3 },
+            { ts: BASE, min: -5, mean: 1.75, max: 5, count: 4 },
+            { ts: BASE + DAY, min: 6, mean: 7.5, max: 9, count: 2 },
+          ]);
+        });
+
+        it('cuts samples, not buckets, at from and to', async () => {
+          const d = uid();
+          await store.write(days(d));
+
+          expectAggregatesClose(await store.aggregate({ deviceId: d, ...span, from: BASE, to: BASE + DAY, offset: SHANGHAI }), [
+            { ts: LOCAL_MIDNIGHT, min: -5, mean: 5 / 3, max: 5, count: 3 },
+            { ts: LOCAL_MIDNIGHT + DAY, min: 2, mean: 2, max: 2, count: 1 },
+          ]);
+        });
+
+        it('only depends on the offset modulo step', async () => {
+          const d = uid();
+          await store.write(days(d));
+          const expected = await store.aggregate({ deviceId: d, ...span, offset: SHANGHAI });
+
+          for (const offset of [16 * HOUR, SHANGHAI - 3 * DAY, SHANGHAI + 5 * DAY]) {
+            expect(await store.aggregate({ deviceId: d, ...span, offset })).toEqual(expected);
+          }
+          // Six-hour buckets shifted by -8 h start at 04:00, 10:00, 16:00 and 22:00 UTC.
+          expect(await store.aggregate({ deviceId: d, ...span, step: 6 * HOUR, offset: SHANGHAI })).toEqual([
+            { ts: LOCAL_MIDNIGHT - 6 * HOUR, min: 10, mean: 10, max: 10, count: 1 },
+            { ts: LOCAL_MIDNIGHT, min: 1, mean: 1, max: 1, count: 1 },
+            { ts: BASE - 2 * HOUR, min: 4, mean: 4.5, max: 5, count: 2 },
+            { ts: BASE + 10 * HOUR, min: -5, mean: 0, max: 5, count: 2 },
+            { ts: BASE + 16 * HOUR, min: 2, mean: 2, max: 2, count: 1 },
+            { ts: BASE + 22 * HOUR, min: 6, mean: 6, max: 6, count: 1 },
+            { ts: BASE + 40 * HOUR, min: 9, mean: 9, max: 9, count: 1 },
+          ]);
+        });
+
+        it('gives the same answer with offset 0 as without one', async () => {
+          const d = uid();
+          await store.write([...days(d), ...fixture(d).map((s) => ({ ...s, ts: s.ts + 3 * HOUR }))]);
+
+          for (const step of [MINUTE, 7 * MINUTE, HOUR, 5 * HOUR, DAY]) {
+            const q = { deviceId: d, ...span, step };
+            expect(await store.aggregate({ ...q, offset: 0 })).toEqual(await store.aggregate(q));
+          }
+        });
+
+        it('rejects an offset that is not an integer of ms', async () => {
+          const q = { deviceId: uid(), ...span };
+          for (const offset of [0.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+            await expect(store.aggregate({ ...q, offset })).rejects.toThrow(RangeError);
+          }
+        });
+      });
+
       it('matches a reference computation for random samples', async () => {
         const series = fc.uniqueArray(fc.integer({ min: 0, max: 3 * DAY - 1 }), { maxLength: 150 }).chain((offsets) =>
           fc.tuple(
@@ -338,7 +424,13 @@ export function describeTelemetryStoreContract(
             fc.array(fc.tuple(fc.nat(), fc.double({ min: -1e6, max: 1e6, noNaN: true })), { maxLength: 10 }),
             fc.constantFrom(SECOND, MINUTE, 7 * MINUTE, 15 * MINUTE, HOUR, 5 * HOUR, DAY),
             fc.tuple(fc.integer({ min: -HOUR, max: 3 * DAY + HOUR }), fc.integer({ min: -HOUR, max: 3 * DAY + HOUR })),
-            async ([offsets, values], rewrites, step, [a, b]) => {
+            // No offset, a whole-hour one (time zones), or any number of ms.
+            fc.oneof(
+              fc.constant(undefined),
+              fc.integer({ min: -48, max: 48 }).map((h) => h * HOUR),
+              fc.integer({ min: -2 * DAY, max: 2 * DAY }),
+            ),
+            async ([offsets, values], rewrites, step, [a, b], offset) => {
               const d = uid('prop');
               // -0 is stored as 0 by some engines; the port makes no promise about its sign.
               const v = (x: number): number => (Object.is(x, -0) ? 0 : x);
@@ -350,7 +442,7 @@ export function describeTelemetryStoreContract(
               await store.write(written);
               await store.write(again);
               const all = [...written, ...again];
-              const q = { deviceId: d, metric: 'm', from: BASE + Math.min(a, b), to: BASE + Math.max(a, b), step };
+              const q = { deviceId: d, metric: 'm', from: BASE + Math.min(a, b), to: BASE + Math.max(a, b), step, offset };
 
               expectAggregatesClose(await store.aggregate(q), referenceAggregate(all, q));
               expect(await store.raw(q)).toEqual(referenceRaw(all, d, 'm', q.from, q.to));
@@ -416,17 +508,18 @@ export function describeTelemetryStoreContract(
             hourly: await store.aggregate({ ...whole, step: HOUR }),
             sixHourly: await store.aggregate({ ...whole, step: 6 * HOUR }),
             daily: await store.aggregate({ ...whole, step: DAY }),
+            shanghaiDaily: await store.aggregate({ ...whole, step: DAY, offset: -8 * HOUR }),
             secondDay: await store.aggregate({ ...whole, from: RB + DAY, to: RB + 2 * DAY, step: 3 * HOUR }),
           };
         }
-        return out as Record<string, Record<'hourly' | 'sixHourly' | 'daily' | 'secondDay', AggregatePoint[]>>;
+        return out as Record<string, Record<'hourly' | 'sixHourly' | 'daily' | 'shanghaiDaily' | 'secondDay', AggregatePoint[]>>;
       };
       const expectSameAggregates = (
         after: Awaited<ReturnType<typeof snapshot>>,
         before: Awaited<ReturnType<typeof snapshot>>,
       ): void => {
         for (const m of METRICS) {
-          for (const k of ['hourly', 'sixHourly', 'daily', 'secondDay'] as const) {
+          for (const k of ['hourly', 'sixHourly', 'daily', 'shanghaiDaily', 'secondDay'] as const) {
             expectAggregatesClose(after[m]?.[k] ?? [], before[m]?.[k] ?? []);
           }
         }
@@ -442,6 +535,13 @@ export function describeTelemetryStoreContract(
         const before = await snapshot(d);
         const latestBefore = await store.latest(d);
         expect(before.x?.daily.map((p) => p.count)).toEqual([288, 288, 288]);
+        // Local days of UTC+8: the first runs from RB to RB + 16 h.
+        expect(before.x?.shanghaiDaily.map((p) => [p.ts, p.count])).toEqual([
+          [RB - 8 * HOUR, 192],
+          [RB + 16 * HOUR, 288],
+          [RB + 40 * HOUR, 288],
+          [RB + 64 * HOUR, 96],
+        ]);
         expectAggregatesClose(
           before.x?.hourly ?? [],
           referenceAggregate(written, { deviceId: d, metric: 'x', from: RB - DAY, to: RB + 4 * DAY, step: HOUR }),
@@ -520,6 +620,58 @@ export function describeTelemetryStoreContract(
         }
       });
 
+      it('puts a rolled-up hour whole into the bucket containing its start, whatever the offset', async () => {
+        const d = uid('ret');
+        await store.write([sample(d, 'm', RB + 10 * MINUTE, 1), sample(d, 'm', RB + 40 * MINUTE, 2), sample(d, 'm', RB + 70 * MINUTE, 4)]);
+        // Younger than the horizon below, so they stay raw, either side of a bucket boundary.
+        await store.write([sample(d, 'm', RB + 2 * DAY + 20 * MINUTE, 16), sample(d, 'm', RB + 2 * DAY + 40 * MINUTE, 32)]);
+        const q = { deviceId: d, metric: 'm', from: RB - DAY, to: RB + 3 * DAY };
+        const young = [
+          { ts: RB + DAY + 30 * MINUTE, min: 16, mean: 16, max: 16, count: 1 },
+          { ts: RB + 2 * DAY + 30 * MINUTE, min: 32, mean: 32, max: 32, count: 1 },
+        ];
+        const youngFine = [
+          { ts: RB + 2 * DAY + 15 * MINUTE, min: 16, mean: 16, max: 16, count: 1 },
+          { ts: RB + 2 * DAY + 35 * MINUTE, min: 32, mean: 32, max: 32, count: 1 },
+        ];
+        const halfPast = { ...q, step: DAY, offset: 30 * MINUTE };
+        const fine = { ...q, step: 10 * MINUTE, offset: 5 * MINUTE };
+        expect(await store.aggregate(halfPast)).toEqual([
+          { ts: RB - DAY + 30 * MINUTE, min: 1, mean: 1, max: 1, count: 1 },
+          { ts: RB + 30 * MINUTE, min: 2, mean: 3, max: 4, count: 2 },
+          ...young,
+        ]);
+        expect((await store.aggregate(fine)).map((p) => p.ts)).toEqual([
+          RB + 5 * MINUTE,
+          RB + 35 * MINUTE,
+          RB + 65 * MINUTE,
+          ...youngFine.map((p) => p.ts),
+        ]);
+
+        await store.applyRetention({ rawMs: DAY, rollupMs: 365 * DAY }, RB + 3 * DAY);
+
+        expect(await store.raw({ ...q, to: RB + 2 * DAY })).toEqual([]);
+        // Hours are the finest grain left: 00:00-01:00 starts before the 00:30 bucket start.
+        expect(await store.aggregate(halfPast)).toEqual([
+          { ts: RB - DAY + 30 * MINUTE, min: 1, mean: 1.5, max: 2, count: 2 },
+          { ts: RB + 30 * MINUTE, min: 4, mean: 4, max: 4, count: 1 },
+          ...young,
+        ]);
+        // Steps below an hour: one-hour buckets at the start of the hour.
+        expect(await store.aggregate(fine)).toEqual([
+          { ts: RB, min: 1, mean: 1.5, max: 2, count: 2 },
+          { ts: RB + HOUR, min: 4, mean: 4, max: 4, count: 1 },
+          ...youngFine,
+        ]);
+        // Late raw data into a rolled-up hour joins that hour's bucket.
+        await store.write([sample(d, 'm', RB + 50 * MINUTE, 8)]);
+        expect(await store.aggregate(halfPast)).toEqual([
+          { ts: RB - DAY + 30 * MINUTE, min: 1, mean: 11 / 3, max: 8, count: 3 },
+          { ts: RB + 30 * MINUTE, min: 4, mean: 4, max: 4, count: 1 },
+          ...young,
+        ]);
+      });
+
       it('preserves aggregates of whole hours for random data and horizons', async () => {
         await fc.assert(
           fc.asyncProperty(
@@ -528,11 +680,12 @@ export function describeTelemetryStoreContract(
             }),
             fc.integer({ min: 0, max: 3 * DAY + 2 * HOUR }),
             fc.constantFrom(HOUR, 3 * HOUR, DAY),
-            async (points, horizonOffset, step) => {
+            fc.option(fc.integer({ min: -26, max: 26 }).map((h) => h * HOUR)),
+            async (points, horizonOffset, step, offset) => {
               const d = uid('retprop');
               const written = points.map(([o, x]) => sample(d, 'm', RB + o, Object.is(x, -0) ? 0 : x));
               await store.write(written);
-              const q = { deviceId: d, metric: 'm', from: RB - DAY, to: RB + 4 * DAY, step };
+              const q = { deviceId: d, metric: 'm', from: RB - DAY, to: RB + 4 * DAY, step, offset: offset ?? undefined };
               const expected = referenceAggregate(written, q);
               const policy = { rawMs: DAY, rollupMs: 3650 * DAY };
               const now = RB + horizonOffset + DAY;

@@ -199,6 +199,16 @@ describe('ingest through the embedded broker, read back through the API', () => 
       const bad = await api(`/api/devices/CT-T1/telemetry?${query}`);
       expect(bad.status, query).toBe(400);
     }
+    for (const [tz, hour] of [['', '16'], ['&tz=UTC', '00'], ['&tz=Europe/Berlin', '23']] as const) {
+      const daily = await api(`/api/devices/CT-T1/telemetry?metric=gantry_temp_c&from=-3d&step=1d${tz}`);
+      const days = (daily.body.series as Array<{ points: Array<{ ts: string; count: number }> }>)[0]!.points;
+      expect(days.reduce((n, p) => n + p.count, 0)).toBe(10);
+      // Daily buckets start at midnight in the site's zone (Asia/Shanghai: 16:00 UTC) or the one asked for.
+      for (const p of days) expect(p.ts.slice(11, 13), `${tz} ${p.ts}`).toBe(hour);
+    }
+    expect((await api('/api/devices/CT-T1/telemetry?step=1d')).body.timeZone).toBe('Asia/Shanghai');
+    expect((await api('/api/devices/CT-T1/telemetry?step=1d&tz=Mars/Olympus')).status).toBe(400);
+    expect((await api('/api/sites', { method: 'POST', body: JSON.stringify({ id: 'mars-base', name: '火星', timezone: 'Mars/Olympus' }) })).status).toBe(400);
     const unknown = await api('/api/devices/CT-T1/telemetry?metric=warp_core_pct');
     expect(unknown.body.message).toContain('warp_core_pct');
   });
