@@ -30,6 +30,7 @@
 import { createHash } from 'node:crypto';
 import { Point } from '@influxdata/influxdb-client';
 import type { Logger } from 'pino';
+import { alignDown, bucketOffset, validateRange, validateSamples } from './sample-rules.js';
 import { InfluxHttp, type InfluxSeries, type InfluxWritePath, type ServerVersion } from './influx-http.js';
 import type {
   AggregatePoint,
@@ -176,17 +177,7 @@ function timeLiteral(ms: number): string {
   return `${Math.min(MAX_TIME_MS, Math.max(MIN_TIME_MS, Math.ceil(ms)))}ms`;
 }
 
-/** Start of the `step`-wide bucket containing `ts`, buckets starting at multiples of `step` shifted by `offset`. */
-function alignDown(ts: number, step: number, offset = 0): number {
-  return ts - ((((ts - offset) % step) + step) % step);
-}
 
-/** `offset` as the port allows it (a safe integer, default 0), reduced to [0, step). */
-function bucketOffset(offset: number | undefined, step: number): number {
-  if (offset === undefined) return 0;
-  if (!Number.isSafeInteger(offset)) throw new RangeError(`offset must be an integer of ms, got ${offset}`);
-  return ((offset % step) + step) % step;
-}
 
 function alignUp(ts: number, step: number): number {
   const down = alignDown(ts, step);
@@ -206,21 +197,9 @@ function gcd(a: number, b: number): number {
 // eslint-disable-next-line no-control-regex
 const UNREPRESENTABLE = /[\u0000-\u001f\u007f]|\\(?=[ ,=]|$)/;
 
-function validateSamples(samples: readonly Sample[]): void {
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i] as Sample;
-    if (typeof s.deviceId !== 'string' || s.deviceId.length === 0) {
-      throw new RangeError(`sample ${i}: deviceId must be a non-empty string`);
-    }
-    if (typeof s.metric !== 'string' || s.metric.length === 0) {
-      throw new RangeError(`sample ${i}: metric must be a non-empty string`);
-    }
-    if (!Number.isSafeInteger(s.ts)) {
-      throw new RangeError(`sample ${i} (${s.deviceId}/${s.metric}): ts must be an integer epoch millisecond, got ${s.ts}`);
-    }
-    if (typeof s.value !== 'number' || !Number.isFinite(s.value)) {
-      throw new RangeError(`sample ${i} (${s.deviceId}/${s.metric}): value must be a finite number, got ${s.value}`);
-    }
+/** The common checks, plus what InfluxDB line protocol cannot represent. */
+function validateInfluxSamples(samples: readonly Sample[]): void {
+  validateSamples(samples, (s, i) => {
     if (s.ts < MIN_TIME_MS || s.ts > MAX_TIME_MS) {
       throw new RangeError(`sample ${i} (${s.deviceId}/${s.metric}): ts ${s.ts} is outside what InfluxDB can store`);
     }
@@ -230,14 +209,9 @@ function validateSamples(samples: readonly Sample[]): void {
     if (UNREPRESENTABLE.test(s.metric) || s.metric === 'time') {
       throw new RangeError(`sample ${i}: metric ${JSON.stringify(s.metric)} cannot be stored as an InfluxDB field`);
     }
-  }
+  });
 }
 
-function validateRange(from: number, to: number): void {
-  if (!Number.isFinite(from) || !Number.isFinite(to)) {
-    throw new RangeError(`from and to must be finite, got [${from}, ${to})`);
-  }
-}
 
 /** Line protocol with our own timestamps verbatim (ms for raw points, ns strings for roll-ups). */
 const LINE_SETTINGS = {
@@ -300,7 +274,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
     this.assertOpen();
     if (samples.length === 0) return;
     // Validate up front so a bad sample rejects the whole batch before anything is sent.
-    validateSamples(samples);
+    validateInfluxSamples(samples);
     const server = await this.ready();
 
     // device → ts → metric → value; Map.set keeps the later of duplicates, as the port requires.

@@ -43,6 +43,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { alignDown, bucketOffset, validateRange, validateSamples } from './sample-rules.js';
 import type { Logger } from 'pino';
 import type {
   AggregatePoint,
@@ -110,20 +111,7 @@ export async function openSqliteTelemetryStore(options: SqliteTelemetryStoreOpti
   return SqliteTelemetryStore.open(options);
 }
 
-/**
- * Start of the `step`-wide bucket containing `ts`, buckets starting at multiples of `step` shifted
- * by `offset`; floor rather than truncation, so it also holds before 1970.
- */
-function alignDown(ts: number, step: number, offset = 0): number {
-  return ts - ((((ts - offset) % step) + step) % step);
-}
 
-/** `offset` as the port allows it (a safe integer, default 0), reduced to [0, step). */
-function bucketOffset(offset: number | undefined, step: number): number {
-  if (offset === undefined) return 0;
-  if (!Number.isSafeInteger(offset)) throw new RangeError(`offset must be an integer of ms, got ${offset}`);
-  return ((offset % step) + step) % step;
-}
 
 interface Bucket {
   min: number;
@@ -160,29 +148,7 @@ interface PendingLatest {
 
 type SeriesIndex = Map<string, Map<string, number>>;
 
-function validateSamples(samples: readonly Sample[]): void {
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i] as Sample;
-    if (typeof s.deviceId !== 'string' || s.deviceId.length === 0) {
-      throw new RangeError(`sample ${i}: deviceId must be a non-empty string`);
-    }
-    if (typeof s.metric !== 'string' || s.metric.length === 0) {
-      throw new RangeError(`sample ${i}: metric must be a non-empty string`);
-    }
-    if (!Number.isSafeInteger(s.ts)) {
-      throw new RangeError(`sample ${i} (${s.deviceId}/${s.metric}): ts must be an integer epoch millisecond, got ${s.ts}`);
-    }
-    if (typeof s.value !== 'number' || !Number.isFinite(s.value)) {
-      throw new RangeError(`sample ${i} (${s.deviceId}/${s.metric}): value must be a finite number, got ${s.value}`);
-    }
-  }
-}
 
-function validateRange(from: number, to: number): void {
-  if (!Number.isFinite(from) || !Number.isFinite(to)) {
-    throw new RangeError(`from and to must be finite, got [${from}, ${to})`);
-  }
-}
 
 export class SqliteTelemetryStore implements TelemetryStore {
   private readonly series: SeriesIndex = new Map();
