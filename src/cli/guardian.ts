@@ -7,6 +7,7 @@ import { VERSION } from '../version.js';
 import { runStart } from './start.js';
 import { runSimulate } from './simulate.js';
 import { runMigrate } from './migrate.js';
+import { runRulesCheck } from './rules.js';
 
 /** Errors a person can fix from the message alone: printed without a stack trace. */
 function isUserError(error: unknown): error is Error {
@@ -57,6 +58,15 @@ async function main(argv: string[]): Promise<void> {
     .command('migrate')
     .description('bring the SQL database schema up to date (also done by start)')
     .action(async () => runMigrate(program.opts<{ config?: string }>().config));
+
+  const rules = program.command('rules').description('rule packs: what to watch and when to alert');
+  rules
+    .command('check')
+    .description('validate rule pack files; prints file:line:col: path: message for each problem')
+    .argument('<files...>', 'rule pack files (YAML)')
+    .action(async (files: string[]) => {
+      process.exitCode = await runRulesCheck(files);
+    });
 
   await program.parseAsync(argv);
 }

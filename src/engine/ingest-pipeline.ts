@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { GuardianConfig } from '../config/schema.js';
 import type { DeviceRegistry } from '../devices/registry.js';
@@ -10,7 +11,6 @@ import { Ingestor } from '../../collectors/ingestor.js';
 import { MqttCollector } from '../../collectors/mqtt-collector.js';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
 import { Spool } from '../../collectors/spool.js';
-import { join, resolve } from 'node:path';
 
 export interface IngestPipeline {
   readonly ingestor: Ingestor;
