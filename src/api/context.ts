@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { RuleSet } from '../../rules/rule-set.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
@@ -14,6 +15,7 @@ export interface ReadinessCheck {
 /** What the API plugins need; the server composes them with it. */
 export interface ApiContext {
   readonly registry: DeviceRegistry;
+  readonly rules: RuleSet;
   readonly telemetry: TelemetryStore;
   readonly deadLetters: DeadLetterRepository;
   readonly events: DeviceEventRepository;

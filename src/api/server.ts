@@ -8,6 +8,7 @@ import { deadLetterRoutes } from './dead-letters.js';
 import { deviceRoutes } from './devices.js';
 import { installErrorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
+import { ruleRoutes } from './rules.js';
 import { siteRoutes } from './sites.js';
 
 /** Composes the API: one plugin per area, each with its own routes and schemas. */
@@ -36,5 +37,6 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   await app.register(siteRoutes, { ctx });
   await app.register(deviceRoutes, { ctx });
   await app.register(deadLetterRoutes, { ctx });
+  await app.register(ruleRoutes, { ctx });
   return app;
 }

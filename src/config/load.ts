@@ -35,6 +35,7 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_INFLUX_DATABASE', ['influx', 'database']],
   ['GUARDIAN_DATABASE_URL', ['database', 'url']],
   ['GUARDIAN_FLEET_FILE', ['fleetFile']],
+  ['GUARDIAN_RULES_DIR', ['rules', 'dir']],
   ['GUARDIAN_SIMULATE', ['simulate', 'enabled']],
   ['GUARDIAN_SIMULATE_SEED', ['simulate', 'seed']],
   ['GUARDIAN_AUTO_REGISTER', ['autoRegister']],

@@ -144,6 +144,12 @@ export const ConfigSchema = z
         deadLetterLimit: z.coerce.number().int().positive().default(10_000),
       })
       .prefault({}),
+    rules: z
+      .object({
+        /** Folder of rule packs (*.yaml); default: the packs shipped in rules/packs. */
+        dir: z.string().optional(),
+      })
+      .prefault({}),
     retention: z
       .object({
         raw: duration('30d'),

@@ -14,7 +14,10 @@ import { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import { openSqliteTelemetryStore } from '../storage/sqlite-telemetry-store.js';
 import { openInfluxTelemetryStore } from '../storage/influx-telemetry-store.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
-import { VERSION } from '../version.js';
+import { PACKAGE_ROOT, VERSION } from '../version.js';
+import { ConfigError } from '../config/load.js';
+import { RuleSet } from '../../rules/rule-set.js';
+import { formatPackError } from '../../rules/pack-loader.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -42,6 +45,7 @@ export interface RunningGuardian {
   readonly simulating: boolean;
   readonly registry: DeviceRegistry;
   readonly telemetry: TelemetryStore;
+  readonly rules: RuleSet;
   readonly pipeline: IngestPipeline;
   readonly simulator?: SimulatorHandle;
   readonly dataDir: string;
@@ -99,6 +103,14 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       }
       logger.info({ sites: fleet.sites.length, devices: fleet.devices.length, file: config.fleetFile ?? '(demo fleet)' }, 'fleet registered');
     }
+
+    const rules = new RuleSet(resolve(config.rules.dir ?? join(PACKAGE_ROOT, 'rules', 'packs')), logger.child({ component: 'rules' }));
+    const loadedRules = await rules.load(now());
+    if (!loadedRules.ok) throw new ConfigError(`rule packs in ${rules.dir} are invalid:\n${loadedRules.errors.map(formatPackError).join('\n')}`);
+    // SIGHUP reloads the packs, as daemons conventionally do; a bad pack is refused and the running rules stay.
+    const reloadRules = () => void rules.load(now());
+    process.on('SIGHUP', reloadRules);
+    cleanups.push(async () => void process.off('SIGHUP', reloadRules));
 
     const telemetry = await openTelemetryStore(config, dataDir, registry, logger.child({ component: 'telemetry-store' }));
     cleanups.push(() => telemetry.close());
@@ -171,6 +183,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     if (options.http !== false) {
       server = await buildApiServer({
         registry,
+        rules,
         telemetry,
         deadLetters: deadLetterRepository,
         events,
@@ -228,6 +241,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       simulating: simulate,
       registry,
       telemetry,
+      rules,
       pipeline,
       ...(simulator && { simulator }),
       dataDir,

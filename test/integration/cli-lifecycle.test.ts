@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,5 +115,12 @@ describe('guardian start as a user runs it', () => {
     const run = guardian(['start'], { GUARDIAN_DATA_DIR: join(dir.path, 'bad'), GUARDIAN_HTTP_PORT: 'not-a-port' });
     expect(await run.exited).toBe(2);
     expect(run.output()).toContain('http.port (GUARDIAN_HTTP_PORT)');
+
+    const rulesDir = join(dir.path, 'bad-rules');
+    mkdirSync(rulesDir);
+    writeFileSync(join(rulesDir, 'mr.yaml'), 'pack: broken\nmodality: MR\nrules:\n  - id: x\n    kind: threshold\n    metric: nope_pct\n');
+    const badRules = guardian(['start'], { GUARDIAN_DATA_DIR: join(dir.path, 'bad-rules-data'), GUARDIAN_RULES_DIR: rulesDir, GUARDIAN_HTTP_PORT: String(await freePort()), GUARDIAN_MQTT_PORT: String(await freePort()) });
+    expect(await badRules.exited).toBe(2);
+    expect(badRules.output()).toMatch(new RegExp(`rule packs in ${rulesDir} are invalid:\\n${rulesDir}/mr.yaml:\\d+:\\d+: `));
   });
 });

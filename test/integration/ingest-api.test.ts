@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,8 +28,15 @@ describe('ingest through the embedded broker, read back through the API', () => 
 
   beforeAll(async () => {
     writeFileSync(join(dir.path, 'fleet.yaml'), FLEET);
+    mkdirSync(join(dir.path, 'rules'));
+    for (const pack of ['ct.yaml', 'mr.yaml']) copyFileSync(join(import.meta.dirname, '../../rules/packs', pack), join(dir.path, 'rules', pack));
     guardian = await startGuardian({
-      config: testConfig(dir.path, { fleetFile: join(dir.path, 'fleet.yaml'), autoRegister: false, collector: { maxPayloadBytes: 64 * 1024 } }),
+      config: testConfig(dir.path, {
+        fleetFile: join(dir.path, 'fleet.yaml'),
+        autoRegister: false,
+        collector: { maxPayloadBytes: 64 * 1024 },
+        rules: { dir: join(dir.path, 'rules') },
+      }),
       explicit: new Set(['mqtt.port']),
       logger: silentLogger(),
     });
@@ -176,6 +183,30 @@ describe('ingest through the embedded broker, read back through the API', () => 
       return s?.state === 'offline' ? s : undefined;
     });
     expect(Date.parse(status.ts)).toBeGreaterThanOrEqual(now);
+  });
+
+  it('lists the rules in force and refuses a bad pack on reload, keeping the running rules', async () => {
+    const all = await api('/api/rules');
+    expect(all.status).toBe(200);
+    const ids = all.body.items.map((r) => `${r.modality}/${r.id}`);
+    expect(ids).toContain('MR/helium-level-low');
+    expect(ids.some((id) => id.startsWith('CT/'))).toBe(true);
+    const forDevice = await api('/api/rules?device=MR-T1');
+    expect(forDevice.body.items.every((r) => r.modality === 'MR')).toBe(true);
+    expect(forDevice.body.items.find((r) => r.id === 'helium-level-low')).toMatchObject({ kind: 'threshold', metric: 'helium_level_pct' });
+
+    const mr = join(dir.path, 'rules', 'mr.yaml');
+    const good = (await import('node:fs')).readFileSync(mr, 'utf8');
+    writeFileSync(mr, good.replace('metric: helium_level_pct', 'metric: helium_levle_pct'));
+    const refused = await api('/api/rules/reload', { method: 'POST', body: '{}' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ file: mr, line: expect.any(Number), message: expect.stringContaining('helium_levle_pct') })]));
+    expect((await api('/api/rules')).body.total).toBe(all.body.total);
+
+    writeFileSync(mr, good);
+    const reloaded = await api('/api/rules/reload', { method: 'POST', body: '{}' });
+    expect(reloaded.status).toBe(200);
+    expect(reloaded.body).toMatchObject({ packs: 2, rules: all.body.total });
   });
 
   it('requires a bearer token everywhere but the health probes', async () => {
