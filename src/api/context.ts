@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { RuleSet } from '../../rules/rule-set.js';
+import type { RuleEngine } from '../../rules/engine.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
@@ -16,6 +17,7 @@ export interface ReadinessCheck {
 export interface ApiContext {
   readonly registry: DeviceRegistry;
   readonly rules: RuleSet;
+  readonly alerts: RuleEngine;
   readonly telemetry: TelemetryStore;
   readonly deadLetters: DeadLetterRepository;
   readonly events: DeviceEventRepository;

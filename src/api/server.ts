@@ -8,6 +8,7 @@ import { deadLetterRoutes } from './dead-letters.js';
 import { deviceRoutes } from './devices.js';
 import { installErrorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
+import { alertRoutes } from './alerts.js';
 import { ruleRoutes } from './rules.js';
 import { siteRoutes } from './sites.js';
 
@@ -38,5 +39,6 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   await app.register(deviceRoutes, { ctx });
   await app.register(deadLetterRoutes, { ctx });
   await app.register(ruleRoutes, { ctx });
+  await app.register(alertRoutes, { ctx });
   return app;
 }

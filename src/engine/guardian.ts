@@ -17,6 +17,8 @@ import type { TelemetryStore } from '../storage/telemetry-store.js';
 import { PACKAGE_ROOT, VERSION } from '../version.js';
 import { ConfigError } from '../config/load.js';
 import { RuleSet } from '../../rules/rule-set.js';
+import { RuleEngine } from '../../rules/engine.js';
+import { AlertRepository } from '../storage/sql/alert-repository.js';
 import { formatPackError } from '../../rules/pack-loader.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
@@ -46,6 +48,7 @@ export interface RunningGuardian {
   readonly registry: DeviceRegistry;
   readonly telemetry: TelemetryStore;
   readonly rules: RuleSet;
+  readonly engine: RuleEngine;
   readonly pipeline: IngestPipeline;
   readonly simulator?: SimulatorHandle;
   readonly dataDir: string;
@@ -143,6 +146,9 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const deadLetterRepository = new DeadLetterRepository(sql.db);
     const events = new DeviceEventRepository(sql.db);
 
+    const engine = new RuleEngine({ rules, registry, repository: new AlertRepository(sql.db), logger: logger.child({ component: 'rules' }), now });
+    await engine.warm();
+
     const pipeline = await startIngestPipeline({
       config,
       brokerUrl: mqttUrl,
@@ -156,6 +162,9 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       logger,
       now,
     });
+    // Rules see samples once they are durable, in event time.
+    pipeline.batcher.onStored((samples) => engine.onSamples(samples));
+    cleanups.push(() => engine.flush());
     cleanups.push(async () => {
       const lost = await pipeline.stop();
       if (lost === 0) logger.info('collector stopped; all accepted data written or spooled');
@@ -184,6 +193,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       server = await buildApiServer({
         registry,
         rules,
+        alerts: engine,
         telemetry,
         deadLetters: deadLetterRepository,
         events,
@@ -242,6 +252,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       registry,
       telemetry,
       rules,
+      engine,
       pipeline,
       ...(simulator && { simulator }),
       dataDir,

@@ -209,6 +209,32 @@ describe('ingest through the embedded broker, read back through the API', () => 
     expect(reloaded.body).toMatchObject({ packs: 2, rules: all.body.total });
   });
 
+  it('raises a threshold alert with its grade and a bilingual message when helium falls below the severe level', async () => {
+    const start = Date.now();
+    for (const [i, value] of [49, 48, 47, 46].entries()) {
+      await publish('guardian/test-hospital/MR-T1/telemetry', JSON.stringify({ ts: start + i * 1000, metrics: { helium_level_pct: value } }));
+    }
+    const alert = await waitFor(
+      async () => {
+        const { body } = await api('/api/alerts?device=MR-T1');
+        return body.items.find((a) => a.ruleId === 'helium-level-low' && a.state === 'firing');
+      },
+      { what: 'helium alert firing' },
+    );
+    expect(alert).toMatchObject({
+      site: 'test-hospital',
+      location: { department: '放射科', room: '105' },
+      grade: 'severe',
+      gradeLabel: { zh: '严重故障', en: 'severe' },
+      triggerCount: 1,
+      flapping: false,
+    });
+    expect((alert.message as { zh: string }).zh).toContain('MR-T1');
+    expect((alert.message as { en: string }).en).toMatch(/helium level 4[67]%, below 50%/);
+    const onlyGeneral = await api('/api/alerts?grade=general');
+    expect(onlyGeneral.body.items.every((a) => a.grade === 'general')).toBe(true);
+  });
+
   it('requires a bearer token everywhere but the health probes', async () => {
     expect((await fetch(`${guardian.httpUrl}/api/devices`)).status).toBe(401);
     expect((await fetch(`${guardian.httpUrl}/metrics`)).status).toBe(401);

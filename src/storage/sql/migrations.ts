@@ -72,6 +72,27 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
       await db.schema.createIndex('device_events_identity').on('device_events').columns(['device_id', 'ts', 'code']).unique().execute();
     },
   },
+    '0002_alerts': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('alerts')
+          .addColumn('device_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('rule_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('pack', 'varchar(64)', (c) => c.notNull())
+          .addColumn('state', 'varchar(16)', (c) => c.notNull())
+          .addColumn('grade', 'varchar(16)')
+          .addColumn('last_value', 'double precision')
+          .addColumn('record', 'text', (c) => c.notNull())
+          .addColumn('condition', 'text', (c) => c.notNull())
+          .addColumn('message_zh', 'text', (c) => c.notNull())
+          .addColumn('message_en', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          // One alert per identity (device + rule): the same fault firing again updates it.
+          .addPrimaryKeyConstraint('alerts_identity', ['device_id', 'rule_id'])
+          .execute();
+        await db.schema.createIndex('alerts_state').on('alerts').column('state').execute();
+      },
+    },
   };
 }
 

@@ -56,7 +56,24 @@ export interface DeviceEventsTable {
   received_at: Millis;
 }
 
+export interface AlertsTable {
+  device_id: string;
+  rule_id: string;
+  pack: string;
+  state: string;
+  grade: string | null;
+  last_value: number | null;
+  /** The lifecycle record as JSON (rules/lifecycle.ts): what a restart resumes from. */
+  record: string;
+  /** Engine state beside the record (threshold grade, N-of-M window) as JSON. */
+  condition: string;
+  message_zh: string;
+  message_en: string;
+  updated_at: Millis;
+}
+
 export interface Database {
+  alerts: AlertsTable;
   sites: SitesTable;
   devices: DevicesTable;
   dead_letters: DeadLettersTable;

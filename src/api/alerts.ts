@@ -1,0 +1,87 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ALERT_STATES } from '../../rules/lifecycle.js';
+import { GRADES, GRADE_LABELS, compareGrades } from '../../rules/types.js';
+import { LocationSchema } from '../devices/device.js';
+import type { ApiContext } from './context.js';
+import { IsoTime, list } from './schemas.js';
+import { iso } from './time-params.js';
+
+const AlertView = z.object({
+  deviceId: z.string(),
+  site: z.string().optional(),
+  location: LocationSchema.optional(),
+  ruleId: z.string(),
+  pack: z.string(),
+  state: z.enum(ALERT_STATES),
+  grade: z.enum(GRADES).optional(),
+  gradeLabel: z.object({ zh: z.string(), en: z.string() }).optional(),
+  value: z.number().optional(),
+  message: z.object({ zh: z.string(), en: z.string() }),
+  activeAt: IsoTime.optional(),
+  firedAt: IsoTime.optional(),
+  resolvedAt: IsoTime.optional(),
+  triggerCount: z.number().int(),
+  flapping: z.boolean(),
+  updatedAt: IsoTime,
+});
+
+/** Alerts raised by the rules: by default those not back to normal, most serious first. */
+export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  app.get(
+    '/api/alerts',
+    {
+      schema: {
+        tags: ['alerts'],
+        summary: 'Alerts (one per device and rule), most serious and newest first',
+        querystring: z.object({
+          state: z.enum(ALERT_STATES).optional().describe('only this state; default: every state but normal'),
+          device: z.string().optional(),
+          site: z.string().optional(),
+          grade: z.enum(GRADES).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: { 200: list(AlertView) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const matching = ctx.alerts
+        .list()
+        .map((a) => ({ alert: a, device: ctx.registry.get(a.deviceId) }))
+        .filter(({ alert, device }) => {
+          if (q.state ? alert.record.state !== q.state : alert.record.state === 'normal') return false;
+          if (q.device && alert.deviceId !== q.device) return false;
+          if (q.site && device?.site !== q.site) return false;
+          if (q.grade && alert.record.grade !== q.grade) return false;
+          return true;
+        })
+        .sort(
+          (a, b) =>
+            (b.alert.record.grade && a.alert.record.grade ? compareGrades(b.alert.record.grade, a.alert.record.grade) : b.alert.record.grade ? 1 : a.alert.record.grade ? -1 : 0) ||
+            b.alert.updatedAt - a.alert.updatedAt,
+        );
+      const items = matching.slice(0, q.limit).map(({ alert, device }) => {
+        const r = alert.record;
+        return {
+          deviceId: alert.deviceId,
+          ...(device && { site: device.site }),
+          ...(device?.location && { location: device.location }),
+          ruleId: alert.ruleId,
+          pack: alert.pack,
+          state: r.state,
+          ...(r.grade && { grade: r.grade, gradeLabel: GRADE_LABELS[r.grade] }),
+          ...(r.lastValue !== undefined && { value: r.lastValue }),
+          message: alert.message,
+          ...(r.activeAt !== undefined && { activeAt: iso(r.activeAt) }),
+          ...(r.firedAt !== undefined && { firedAt: iso(r.firedAt) }),
+          ...(r.resolvedAt !== undefined && { resolvedAt: iso(r.resolvedAt) }),
+          triggerCount: r.triggerCount,
+          flapping: r.flapping,
+          updatedAt: iso(alert.updatedAt),
+        };
+      });
+      return { items, total: matching.length };
+    },
+  );
+};

@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RuleEngine } from '../../rules/engine.js';
+import type { AlertTransition } from '../../rules/lifecycle.js';
+import { RuleSet } from '../../rules/rule-set.js';
+import { DeviceRegistry } from '../../src/devices/registry.js';
+import { silentLogger } from '../../src/log.js';
+import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
+import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
+import { tempDir } from '../helpers.js';
+
+const PACKS = join(import.meta.dirname, '../../rules/packs');
+const T0 = Date.parse('2026-11-20T00:00:00Z');
+const logger = silentLogger();
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+async function setup(dataDir: string): Promise<{ db: SqlDatabase; engine: RuleEngine; transitions: AlertTransition[] }> {
+  const db = await openSqlDatabase({ sqliteFile: join(dataDir, 'guardian.db') });
+  cleanup.push(() => db.close());
+  await migrateToLatest(db);
+  const registry = await DeviceRegistry.open(db.db);
+  await registry.upsert({ id: 'MR-9', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }, 'api');
+  const rules = new RuleSet(PACKS, logger);
+  const loaded = await rules.load();
+  expect(loaded.ok).toBe(true);
+  const engine = new RuleEngine({ rules, registry, repository: new AlertRepository(db.db), logger });
+  await engine.warm();
+  const transitions: AlertTransition[] = [];
+  engine.onTransition((_alert, t) => transitions.push(...t));
+  return { db, engine, transitions };
+}
+
+const helium = (minute: number, value: number) => ({ deviceId: 'MR-9', metric: 'helium_level_pct', ts: T0 + minute * 60_000, value });
+
+describe('rule engine (threshold rules)', () => {
+  it('fires once on a sustained breach, escalates without re-firing, and a restart resumes instead of firing again', async () => {
+    const dir = tempDir();
+    cleanup.push(() => dir.remove());
+    const first = await setup(dir.path);
+    // One noisy sample below 65 does not fire (3 of 4 needed); three do.
+    first.engine.onSamples([helium(0, 70), helium(1, 64), helium(2, 70), helium(3, 70)]);
+    expect(first.transitions.filter((t) => t.kind === 'fired')).toEqual([]);
+    first.engine.onSamples([helium(4, 64), helium(5, 63.5), helium(6, 63)]);
+    expect(first.transitions.filter((t) => t.kind === 'fired').map((t) => t.grade)).toEqual(['general']);
+    first.engine.onSamples([helium(7, 49), helium(8, 48), helium(9, 47)]);
+    expect(first.transitions.filter((t) => t.kind === 'escalated').map((t) => t.grade)).toEqual(['severe']);
+    await first.engine.flush();
+    await first.db.close();
+    cleanup.pop();
+
+    const second = await setup(dir.path);
+    const [alert] = second.engine.list().filter((a) => a.ruleId === 'helium-level-low');
+    expect(alert?.record).toMatchObject({ state: 'firing', grade: 'severe', triggerCount: 1 });
+    second.engine.onSamples([helium(10, 46)]);
+    expect(second.transitions.filter((t) => t.kind === 'fired')).toEqual([]);
+    // Back above the clear levels (52 for severe, 67 for general): resolves once.
+    second.engine.onSamples([helium(11, 80), helium(12, 80), helium(13, 80), helium(14, 80)]);
+    expect(second.transitions.some((t) => t.kind === 'resolved')).toBe(true);
+  });
+});
