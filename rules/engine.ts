@@ -4,10 +4,11 @@ import type { DeviceRegistry, RegisteredDevice } from '../src/devices/registry.j
 import type { AlertRepository } from '../src/storage/sql/alert-repository.js';
 import type { Sample } from '../src/storage/telemetry-store.js';
 import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type RuleTiming } from './lifecycle.js';
-import type { ThresholdRule } from './pack-schema.js';
+import type { ThresholdRule, TrendRule } from './pack-schema.js';
+import { describeEta, forecastCrossing, theilSen } from './trend.js';
 import type { RuleSet } from './rule-set.js';
 import { bandGrade, nOfM, thresholdGrade, type BandLevels } from './threshold.js';
-import { GRADE_LABELS, type Grade, type MessageTemplate } from './types.js';
+import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
 
 /** One alert: a rule on a device, with its lifecycle record and the rule's own evaluation state. */
 export interface EngineAlert {
@@ -15,11 +16,29 @@ export interface EngineAlert {
   readonly ruleId: string;
   readonly pack: string;
   readonly record: AlertRecord;
-  /** Threshold grade with hysteresis (may differ from the alert's grade while pending) and the N-of-M window. */
-  readonly condition: { readonly grade?: Grade; readonly window: readonly boolean[] };
+  /**
+   * The rule's own evaluation state: threshold grade with hysteresis (may differ from the alert's
+   * grade while pending), the N-of-M window, and for trend rules the last forecast.
+   */
+  readonly condition: { readonly grade?: Grade; readonly window: readonly boolean[]; readonly forecast?: Forecast };
   readonly message: MessageTemplate;
   readonly updatedAt: number;
 }
+
+/** A trend rule's forecast of when its threshold is crossed (epoch ms), with its confidence band. */
+export interface Forecast {
+  readonly crossingAt: number;
+  readonly earliest: number;
+  readonly latest: number;
+  /** Fitted slope in the metric's unit per day. */
+  readonly slopePerDay: number;
+  readonly points: number;
+}
+
+/** Trend history is kept as bucket means, at most about this many per window, so long windows stay small. */
+const TREND_BUCKETS = 150;
+/** A trend is refitted at most this many times per window of event time (a fit is O(points²)). */
+const TREND_FITS_PER_WINDOW = 50;
 
 /** Flapping: more than this many state changes within the window holds notifications. */
 const FLAP: RuleTiming['flap'] = { windowMs: 3_600_000, maxTransitions: 6 };
@@ -48,6 +67,8 @@ export function renderMessage(template: string, vars: Readonly<Record<string, st
  */
 export class RuleEngine {
   private readonly alerts = new Map<string, EngineAlert>();
+  /** Trend rules' recent history per (device, rule): bucket start → sum and count. */
+  private readonly history = new Map<string, { buckets: Map<number, { sum: number; count: number }>; latest: number; lastFitAt: number }>();
   /** Evaluation state of rules whose alert is still normal (nothing to persist yet). */
   private readonly quiet = new Map<string, EngineAlert['condition']>();
   private readonly dirty = new Set<string>();
@@ -99,9 +120,12 @@ export class RuleEngine {
       if (!device) continue;
       const pack = this.options.rules.list().find((p) => p.modality === device.modality)?.pack ?? '';
       for (const rule of this.options.rules.forDevice(device)) {
-        if (rule.kind !== 'threshold') continue;
+        if (rule.kind !== 'threshold' && rule.kind !== 'trend') continue;
         const values = deviceSamples.filter((s) => s.metric === rule.metric).sort((a, b) => a.ts - b.ts);
-        for (const sample of values) this.step(device, pack, rule, sample);
+        for (const sample of values) {
+          if (rule.kind === 'threshold') this.step(device, pack, rule, sample);
+          else this.trendStep(device, pack, rule, sample);
+        }
       }
     }
     if (this.dirty.size > 0) this.scheduleSave();
@@ -115,8 +139,7 @@ export class RuleEngine {
 
   private step(device: RegisteredDevice, pack: string, rule: ThresholdRule, sample: Sample): void {
     const id = key(device.id, rule.id);
-    const current = this.alerts.get(id);
-    const previous = current?.condition ?? this.quiet.get(id) ?? { window: [] };
+    const previous = this.alerts.get(id)?.condition ?? this.quiet.get(id) ?? { window: [] };
     const grade =
       rule.direction === 'outside'
         ? bandGrade(sample.value, previous.grade, bandLevels(rule.band ?? {}))
@@ -127,23 +150,85 @@ export class RuleEngine {
       window = [...window, active].slice(-rule.n_of_m.m);
       active = nOfM(window, rule.n_of_m.n);
     }
+    this.apply(device, pack, rule, sample, { active, ...(grade && { grade }) }, { ...(grade && { grade }), window }, (g) => this.render(device, rule, sample.value, g));
+  }
+
+  /**
+   * Trend rules: the samples are folded into bucket means over the rule's window; each time a new
+   * bucket starts, a Theil–Sen fit forecasts when the threshold is crossed, and the nearer that
+   * is, the more serious the grade. Too little history evaluates nothing (rather than "fine"), so
+   * a restart with an empty window does not resolve an open forecast.
+   */
+  private trendStep(device: RegisteredDevice, pack: string, rule: TrendRule, sample: Sample): void {
+    const id = key(device.id, rule.id);
+    const bucketMs = Math.max(60_000, Math.floor(rule.window / TREND_BUCKETS));
+    let history = this.history.get(id);
+    if (!history) this.history.set(id, (history = { buckets: new Map(), latest: Number.NEGATIVE_INFINITY, lastFitAt: Number.NEGATIVE_INFINITY }));
+    const { buckets } = history;
+    const start = sample.ts - (((sample.ts % bucketMs) + bucketMs) % bucketMs);
+    const bucket = buckets.get(start) ?? { sum: 0, count: 0 };
+    bucket.sum += sample.value;
+    bucket.count += 1;
+    buckets.set(start, bucket);
+    if (start <= history.latest) return;
+    history.latest = start;
+    for (const b of buckets.keys()) if (b < sample.ts - rule.window) buckets.delete(b);
+    if (sample.ts - history.lastFitAt < Math.max(bucketMs, rule.window / TREND_FITS_PER_WINDOW)) return;
+    history.lastFitAt = sample.ts;
+    const points = [...buckets].map(([ts, b]) => ({ ts: ts + bucketMs / 2, value: b.sum / b.count }));
+    if (points.length < rule.min_points) return;
+    const fit = theilSen(points, sample.ts, rule.confidence);
+    if (!fit) return;
+    const crossing = forecastCrossing(fit, rule.threshold, rule.direction === 'above' ? 'above' : 'below');
+    const eta = crossing ? crossing.at - sample.ts : Number.POSITIVE_INFINITY;
+    let grade: Grade | undefined;
+    if (eta <= rule.horizon) for (const g of GRADES) if (rule.grades[g] !== undefined && eta <= rule.grades[g]!) grade = g;
+    const forecast: Forecast | undefined = crossing && {
+      crossingAt: Math.round(crossing.at),
+      earliest: Math.round(crossing.earliest),
+      latest: Number.isFinite(crossing.latest) ? Math.round(crossing.latest) : Number.MAX_SAFE_INTEGER,
+      slopePerDay: fit.slope * 86_400_000,
+      points: fit.points,
+    };
+    const render = (g: Grade | undefined): MessageTemplate => {
+      const def = metricDefinition(device.modality, rule.metric);
+      const common = { device: device.name ? `${device.name} (${device.id})` : device.id, value: String(Math.round(sample.value * 100) / 100), unit: def?.unit ?? '', threshold: String(rule.threshold), metric: rule.metric };
+      return {
+        zh: renderMessage(rule.message.zh, { ...common, eta: describeEta(eta, 'zh'), grade: g ? GRADE_LABELS[g].zh : '' }),
+        en: renderMessage(rule.message.en, { ...common, eta: describeEta(eta, 'en'), grade: g ?? '' }),
+      };
+    };
+    this.apply(device, pack, rule, sample, { active: grade !== undefined, ...(grade && { grade }) }, { ...(grade && { grade }), window: [], ...(forecast && { forecast }) }, render);
+  }
+
+  /** Runs the lifecycle for one evaluation and keeps, persists and announces the result. */
+  private apply(
+    device: RegisteredDevice,
+    pack: string,
+    rule: ThresholdRule | TrendRule,
+    sample: Sample,
+    outcome: { active: boolean; grade?: Grade },
+    condition: EngineAlert['condition'],
+    render: (grade: Grade | undefined) => MessageTemplate,
+  ): void {
+    const id = key(device.id, rule.id);
+    const current = this.alerts.get(id);
     const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
-    const result = evaluate(current?.record ?? newAlertRecord(), { ts: sample.ts, condition: { active, ...(active && grade && { grade }), value: sample.value } }, timing);
+    const result = evaluate(current?.record ?? newAlertRecord(), { ts: sample.ts, condition: { active: outcome.active, ...(outcome.active && outcome.grade && { grade: outcome.grade }), value: sample.value } }, timing);
     if (result.ignored) return;
     if (!current && result.record.state === 'normal') {
       // Nothing to persist yet, but the hysteresis grade and N-of-M window carry on.
-      this.quiet.set(id, { ...(grade && { grade }), window });
+      this.quiet.set(id, condition);
       return;
     }
     this.quiet.delete(id);
-    const alertGrade = result.record.grade ?? grade;
-    const message = this.render(device, rule, sample.value, alertGrade);
+    const message = render(result.record.grade ?? outcome.grade);
     const alert: EngineAlert = {
       deviceId: device.id,
       ruleId: rule.id,
       pack,
       record: result.record,
-      condition: { ...(grade && { grade }), window },
+      condition,
       message,
       updatedAt: (this.options.now ?? Date.now)(),
     };

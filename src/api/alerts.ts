@@ -21,6 +21,10 @@ const AlertView = z.object({
   activeAt: IsoTime.optional(),
   firedAt: IsoTime.optional(),
   resolvedAt: IsoTime.optional(),
+  forecast: z
+    .object({ crossingAt: IsoTime, earliest: IsoTime, latest: IsoTime.optional(), slopePerDay: z.number(), points: z.number().int() })
+    .optional()
+    .describe('trend rules: when the threshold is forecast to be crossed, with its confidence band'),
   triggerCount: z.number().int(),
   flapping: z.boolean(),
   updatedAt: IsoTime,
@@ -76,6 +80,15 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
           ...(r.activeAt !== undefined && { activeAt: iso(r.activeAt) }),
           ...(r.firedAt !== undefined && { firedAt: iso(r.firedAt) }),
           ...(r.resolvedAt !== undefined && { resolvedAt: iso(r.resolvedAt) }),
+          ...(alert.condition.forecast && {
+            forecast: {
+              crossingAt: iso(alert.condition.forecast.crossingAt),
+              earliest: iso(alert.condition.forecast.earliest),
+              ...(alert.condition.forecast.latest < Number.MAX_SAFE_INTEGER && { latest: iso(alert.condition.forecast.latest) }),
+              slopePerDay: alert.condition.forecast.slopePerDay,
+              points: alert.condition.forecast.points,
+            },
+          }),
           triggerCount: r.triggerCount,
           flapping: r.flapping,
           updatedAt: iso(alert.updatedAt),

@@ -60,4 +60,28 @@ describe('rule engine (threshold rules)', () => {
     second.engine.onSamples([helium(11, 80), helium(12, 80), helium(13, 80), helium(14, 80)]);
     expect(second.transitions.some((t) => t.kind === 'resolved')).toBe(true);
   });
+
+  it('warns before helium reaches 50 %: a forecast with its time to crossing, graded by how near it is', async () => {
+    const dir = tempDir();
+    cleanup.push(() => dir.remove());
+    const { engine } = await setup(dir.path);
+    // Compressor stopped: helium falls 3 %/day from 80 %, sampled every 15 min with probe noise.
+    const samples = Array.from({ length: 4 * 24 * 4 }, (_, i) => ({
+      deviceId: 'MR-9',
+      metric: 'helium_level_pct',
+      ts: T0 + i * 15 * 60_000,
+      value: 80 - (3 * i) / 96 + 0.8 * Math.sin(i * 1.7),
+    }));
+    engine.onSamples(samples);
+    const forecast = engine.list().find((a) => a.ruleId === 'helium-level-forecast');
+    expect(forecast?.record.state).toBe('firing');
+    // After 4 days: ≈ 68 %, so 50 % is ≈ 6 days away — inside "severe: 7d".
+    expect(forecast?.record.grade).toBe('severe');
+    const days = (forecast!.condition.forecast!.crossingAt - samples[samples.length - 1]!.ts) / 86_400_000;
+    expect(days).toBeGreaterThan(5);
+    expect(days).toBeLessThan(7);
+    expect(forecast!.condition.forecast!.slopePerDay).toBeCloseTo(-3, 0);
+    expect(forecast!.message.zh).toMatch(/预计约 [56]\.\d 天后降至 50%/);
+    expect(forecast!.message.en).toMatch(/reach 50% in about [56]\.\d days/);
+  });
 });
