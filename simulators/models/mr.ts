@@ -64,7 +64,7 @@ export class MrModel implements DeviceModel {
       compressorSupplyPsi: baseline(s, 'supply', 278, 292),
       chilledWaterC: baseline(s, 'water', 11, 13),
       chilledWaterLpm: baseline(s, 'flow', 15, 17.5),
-      roomTempC: baseline(s, 'room', 18, 20),
+      roomTempC: baseline(s, 'room', 17.5, 19.5),
       roomHumidityPct: baseline(s, 'humidity', 40, 50),
       gradientIdleOffsetC: baseline(s, 'gradientIdle', 7, 9),
       gradientRiseC: baseline(s, 'gradientRise', 10, 13),
