@@ -55,6 +55,31 @@ function bandLevels(band: NonNullable<ThresholdRule['band']>): BandLevels {
   return out as BandLevels;
 }
 
+/**
+ * An alert's message in both languages: the placeholders every rule shares, the rule kind's own
+ * (`extra`), and those that differ by language (`perLanguage`, such as a duration).
+ */
+function renderAlertMessage(
+  device: RegisteredDevice,
+  rule: { metric: string; message: MessageTemplate },
+  value: number,
+  grade: Grade | undefined,
+  extra: Readonly<Record<string, string>>,
+  perLanguage: (language: 'zh' | 'en') => Readonly<Record<string, string>> = () => ({}),
+): MessageTemplate {
+  const common = {
+    device: device.name ? `${device.name} (${device.id})` : device.id,
+    value: String(Math.round(value * 100) / 100),
+    unit: metricDefinition(device.modality, rule.metric)?.unit ?? '',
+    metric: rule.metric,
+    ...extra,
+  };
+  return {
+    zh: renderMessage(rule.message.zh, { ...common, ...perLanguage('zh'), grade: grade ? GRADE_LABELS[grade].zh : '' }),
+    en: renderMessage(rule.message.en, { ...common, ...perLanguage('en'), grade: grade ?? '' }),
+  };
+}
+
 /** Fills `{{name}}` placeholders; unknown ones stay as written. */
 export function renderMessage(template: string, vars: Readonly<Record<string, string>>): string {
   return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => vars[name] ?? whole);
@@ -190,14 +215,8 @@ export class RuleEngine {
       slopePerDay: fit.slope * 86_400_000,
       points: fit.points,
     };
-    const render = (g: Grade | undefined): MessageTemplate => {
-      const def = metricDefinition(device.modality, rule.metric);
-      const common = { device: device.name ? `${device.name} (${device.id})` : device.id, value: String(Math.round(sample.value * 100) / 100), unit: def?.unit ?? '', threshold: String(rule.threshold), metric: rule.metric };
-      return {
-        zh: renderMessage(rule.message.zh, { ...common, eta: describeEta(eta, 'zh'), grade: g ? GRADE_LABELS[g].zh : '' }),
-        en: renderMessage(rule.message.en, { ...common, eta: describeEta(eta, 'en'), grade: g ?? '' }),
-      };
-    };
+    const render = (g: Grade | undefined): MessageTemplate =>
+      renderAlertMessage(device, rule, sample.value, g, { threshold: String(rule.threshold) }, (language) => ({ eta: describeEta(eta, language) }));
     this.apply(device, pack, rule, sample, { active: grade !== undefined, ...(grade && { grade }) }, { ...(grade && { grade }), window: [], ...(forecast && { forecast }) }, render);
   }
 
@@ -243,18 +262,13 @@ export class RuleEngine {
   }
 
   private render(device: RegisteredDevice, rule: ThresholdRule, value: number, grade: Grade | undefined): MessageTemplate {
-    const def = metricDefinition(device.modality, rule.metric);
     const threshold =
       grade === undefined
         ? ''
         : rule.direction === 'outside'
           ? String(value < (rule.band?.[grade]?.low ?? -Infinity) ? rule.band?.[grade]?.low : rule.band?.[grade]?.high)
           : String(rule.levels?.[grade]?.raise ?? '');
-    const common = { device: device.name ? `${device.name} (${device.id})` : device.id, value: String(Math.round(value * 100) / 100), unit: def?.unit ?? '', threshold, metric: rule.metric };
-    return {
-      zh: renderMessage(rule.message.zh, { ...common, grade: grade ? GRADE_LABELS[grade].zh : '' }),
-      en: renderMessage(rule.message.en, { ...common, grade: grade ?? '' }),
-    };
+    return renderAlertMessage(device, rule, value, grade, { threshold });
   }
 
   private scheduleSave(): void {
