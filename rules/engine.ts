@@ -1,14 +1,21 @@
 import type { Logger } from 'pino';
 import { metricDefinition } from '../src/catalogue/metrics.js';
+import type { DeviceEvent } from '../src/devices/device.js';
+import type { Site } from '../src/devices/device.js';
 import type { DeviceRegistry, RegisteredDevice } from '../src/devices/registry.js';
 import type { AlertRepository } from '../src/storage/sql/alert-repository.js';
-import type { Sample } from '../src/storage/telemetry-store.js';
-import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type RuleTiming } from './lifecycle.js';
-import type { ThresholdRule, TrendRule } from './pack-schema.js';
-import { describeEta, forecastCrossing, theilSen } from './trend.js';
+import type { Sample, TelemetryStore } from '../src/storage/telemetry-store.js';
+import { anomalyScore, ewmaBaseline, isAnomalous, madBaseline, type Baseline } from './anomaly.js';
+import { compositeActive, compositeMetrics } from './composite.js';
+import { describeDuration } from './describe.js';
+import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type ConditionResult, type RuleTiming } from './lifecycle.js';
+import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, ThresholdRule, TrendRule } from './pack-schema.js';
+import { rateGrade, ratePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
-import { bandGrade, nOfM, thresholdGrade, type BandLevels } from './threshold.js';
+import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
+import { describeEta, forecastCrossing, theilSen } from './trend.js';
 import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
+import { BucketSeries } from './windows.js';
 
 /** One alert: a rule on a device, with its lifecycle record and the rule's own evaluation state. */
 export interface EngineAlert {
@@ -20,9 +27,23 @@ export interface EngineAlert {
    * The rule's own evaluation state: threshold grade with hysteresis (may differ from the alert's
    * grade while pending), the N-of-M window, and for trend rules the last forecast.
    */
-  readonly condition: { readonly grade?: Grade; readonly window: readonly boolean[]; readonly forecast?: Forecast };
+  readonly condition: Condition;
   readonly message: MessageTemplate;
   readonly updatedAt: number;
+  /** The silence (maintenance window) that held this alert's last notifying transition, if any. */
+  readonly silencedBy?: string;
+}
+
+export interface Condition {
+  readonly grade?: Grade;
+  readonly window: readonly boolean[];
+  readonly forecast?: Forecast;
+  /** Anomaly rules: the last score (robust standard deviations) and the baseline it was measured against. */
+  readonly score?: number;
+  readonly baseline?: number;
+  /** Anomaly rules: short deviations that did not persist — recorded, never alerted. */
+  readonly spikes?: number;
+  readonly lastSpikeAt?: number;
 }
 
 /** A trend rule's forecast of when its threshold is crossed (epoch ms), with its confidence band. */
@@ -35,15 +56,87 @@ export interface Forecast {
   readonly points: number;
 }
 
-/** Trend history is kept as bucket means, at most about this many per window, so long windows stay small. */
-const TREND_BUCKETS = 150;
+/** Which silence, if any, holds notifications for a rule on a device at an instant. */
+export interface SilenceLookup {
+  activeFor(target: { siteId: string; deviceId: string; ruleId: string }, ts: number): { readonly id: string } | undefined;
+}
+
+export interface RuleEngineOptions {
+  readonly rules: RuleSet;
+  readonly registry: DeviceRegistry;
+  readonly repository: AlertRepository;
+  readonly logger: Logger;
+  /** Wall clock, for `updatedAt` only; rules run on event time. */
+  readonly now?: () => number;
+  readonly silences?: SilenceLookup;
+  /**
+   * Samples are held this long (event time, per device) and evaluated in timestamp order, so
+   * samples arriving slightly out of order are evaluated as if they had not. 0 evaluates at once.
+   */
+  readonly reorderMs?: number;
+}
+
+export interface EngineStats {
+  /** Rule evaluations (one rule on one sample, event or tick). */
+  readonly evaluations: number;
+  /** Samples older than what their device had already been evaluated on: windows take them, thresholds do not. */
+  readonly lateSamples: number;
+  /** Anomaly deviations that did not persist long enough to alert. */
+  readonly spikes: number;
+}
+
+/** Buckets per window of each windowed kind: enough resolution, bounded memory. */
+const BUCKETS = { trend: 150, rate: 30, anomaly: 200, event_count: 100 } as const;
 /** A trend is refitted at most this many times per window of event time (a fit is O(points²)). */
 const TREND_FITS_PER_WINDOW = 50;
+/** An anomaly baseline needs this many buckets and a quarter of its window before it judges. */
+const ANOMALY_MIN_BUCKETS = 8;
 
 /** Flapping: more than this many state changes within the window holds notifications. */
 const FLAP: RuleTiming['flap'] = { windowMs: 3_600_000, maxTransitions: 6 };
 
 const key = (deviceId: string, ruleId: string) => `${deviceId}\u0000${ruleId}`;
+
+type WindowedRule = TrendRule | RateRule | AnomalyRule | EventCountRule;
+
+/** The rules in force for one device, indexed the way evaluation looks them up. */
+interface DeviceRules {
+  readonly generation: number;
+  readonly model: string;
+  readonly pack: string;
+  readonly byMetric: ReadonlyMap<string, readonly Rule[]>;
+  readonly byCode: ReadonlyMap<string, readonly EventCountRule[]>;
+  readonly composites: readonly CompositeRule[];
+  readonly compositesByMetric: ReadonlyMap<string, readonly CompositeRule[]>;
+  readonly nodata: readonly NoDataRule[];
+  readonly windowed: readonly WindowedRule[];
+}
+
+/** What the engine knows of a device between samples. */
+interface DeviceTrack {
+  readonly latest: Map<string, { ts: number; value: number }>;
+  /** Per metric ('any' for the device): newest sample time, and the engine clock when it arrived. */
+  readonly seen: Map<string, { ts: number; arrival: number }>;
+  held: Sample[];
+  watermark: number;
+  evaluatedTo: number;
+}
+
+interface WindowState {
+  series: BucketSeries;
+  lastFitAt: number;
+  baseline?: { bucket: number; value: Baseline | undefined };
+}
+
+/** What one evaluation of a rule said, for the lifecycle and the message. */
+interface Outcome {
+  readonly active: boolean;
+  readonly grade?: Grade;
+  readonly value: number;
+  readonly condition: Condition;
+  readonly vars?: Readonly<Record<string, string>>;
+  readonly perLanguage?: (language: 'zh' | 'en') => Readonly<Record<string, string>>;
+}
 
 /** `outside` bands as the pack writes them → the two-sided levels `bandGrade` reads. */
 function bandLevels(band: NonNullable<ThresholdRule['band']>): BandLevels {
@@ -55,72 +148,140 @@ function bandLevels(band: NonNullable<ThresholdRule['band']>): BandLevels {
   return out as BandLevels;
 }
 
+/** Event-count levels: a grade is held until the count falls below 80 % of its level. */
+function countLevels(levels: EventCountRule['levels']): GradeLevels {
+  const out: GradeLevels = {};
+  for (const [grade, level] of Object.entries(levels) as Array<[Grade, number | undefined]>) {
+    if (level !== undefined) out[grade] = { raise: level, clear: Math.ceil(level * 0.8) - 1 };
+  }
+  return out;
+}
+
+const round = (value: number, digits = 2) => String(Math.round(value * 10 ** digits) / 10 ** digits);
+
 /**
  * An alert's message in both languages: the placeholders every rule shares, the rule kind's own
  * (`extra`), and those that differ by language (`perLanguage`, such as a duration).
  */
 function renderAlertMessage(
   device: RegisteredDevice,
-  rule: { metric: string; message: MessageTemplate },
+  site: Site | undefined,
+  rule: { id: string; metric?: string; message: MessageTemplate },
   value: number,
   grade: Grade | undefined,
   extra: Readonly<Record<string, string>>,
   perLanguage: (language: 'zh' | 'en') => Readonly<Record<string, string>> = () => ({}),
 ): MessageTemplate {
+  const metric = rule.metric ?? '';
+  const definition = metricDefinition(device.modality, metric);
+  const location = [device.location?.department, device.location?.floor, device.location?.room].filter(Boolean).join(' ');
   const common = {
     device: device.name ? `${device.name} (${device.id})` : device.id,
-    value: String(Math.round(value * 100) / 100),
-    unit: metricDefinition(device.modality, rule.metric)?.unit ?? '',
-    metric: rule.metric,
+    value: round(value),
+    unit: definition?.unit ?? '',
+    rule: rule.id,
+    model: device.model,
+    site: site?.name ?? device.site,
+    location,
     ...extra,
   };
   return {
-    zh: renderMessage(rule.message.zh, { ...common, ...perLanguage('zh'), grade: grade ? GRADE_LABELS[grade].zh : '' }),
-    en: renderMessage(rule.message.en, { ...common, ...perLanguage('en'), grade: grade ?? '' }),
+    zh: renderMessage(rule.message.zh, { ...common, metric: definition?.zh ?? metric, ...perLanguage('zh'), grade: grade ? GRADE_LABELS[grade].zh : '' }),
+    en: renderMessage(rule.message.en, { ...common, metric: definition?.en ?? metric, site: site?.nameEn ?? common.site, ...perLanguage('en'), grade: grade ?? '' }),
   };
 }
 
 /** Fills `{{name}}` placeholders; unknown ones stay as written. */
 export function renderMessage(template: string, vars: Readonly<Record<string, string>>): string {
-  return template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => vars[name] ?? whole);
+  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, name: string) => vars[name] ?? whole);
+}
+
+/** The metric a rule is about (a composite's first metric condition), for messages and no-data. */
+function ruleMetric(rule: Rule): string | undefined {
+  if (rule.kind === 'composite') return compositeMetrics(rule)[0];
+  return rule.metric;
 }
 
 /**
  * Evaluates the rules in force on samples as they become durable, in event time, and keeps one
- * alert per (device, rule). Threshold rules are evaluated today; the other kinds of the pack
- * format are loaded and listed but not evaluated yet.
+ * alert per (device, rule). Each rule kind has its own step: threshold (per sample, hysteresis,
+ * N of M), trend (Theil–Sen forecast of the crossing), rate (robust slope per hour), anomaly
+ * (against the device's own baseline), event count (events per window, from counters or event
+ * codes), composite (conditions on latest values and other rules) and no-data (silence of a metric
+ * or a device, checked on `tick`). Every step ends in `apply`, which runs the shared lifecycle.
  */
 export class RuleEngine {
   private readonly alerts = new Map<string, EngineAlert>();
-  /** Trend rules' recent history per (device, rule): bucket start → sum and count. */
-  private readonly history = new Map<string, { buckets: Map<number, { sum: number; count: number }>; latest: number; lastFitAt: number }>();
   /** Evaluation state of rules whose alert is still normal (nothing to persist yet). */
-  private readonly quiet = new Map<string, EngineAlert['condition']>();
+  private readonly quiet = new Map<string, Condition>();
+  private readonly windows = new Map<string, WindowState>();
+  private readonly devices = new Map<string, DeviceTrack>();
+  private readonly deviceRules = new Map<string, DeviceRules>();
   private readonly dirty = new Set<string>();
   private saving: Promise<void> = Promise.resolve();
   private readonly listeners: Array<(alert: EngineAlert, transitions: readonly AlertTransition[]) => void> = [];
+  /** The engine's notion of now: the latest `tick`. Event time in replays, wall time live. */
+  private clock = Number.NEGATIVE_INFINITY;
+  private counters = { evaluations: 0, lateSamples: 0, spikes: 0 };
 
-  constructor(
-    private readonly options: { rules: RuleSet; registry: DeviceRegistry; repository: AlertRepository; logger: Logger; now?: () => number },
-  ) {}
+  constructor(private readonly options: RuleEngineOptions) {}
 
   /** Restores the alerts of the last run, so a restart neither fires again nor forgets. */
   async warm(): Promise<void> {
     for (const stored of await this.options.repository.all()) {
       try {
+        const condition = JSON.parse(stored.condition) as Condition & { silencedBy?: string };
+        const { silencedBy, ...rest } = condition;
         this.alerts.set(key(stored.deviceId, stored.ruleId), {
           deviceId: stored.deviceId,
           ruleId: stored.ruleId,
           pack: stored.pack,
           record: deserialiseAlert(stored.record),
-          condition: JSON.parse(stored.condition) as EngineAlert['condition'],
+          condition: rest,
           message: { zh: stored.messageZh, en: stored.messageEn },
           updatedAt: stored.updatedAt,
+          ...(silencedBy !== undefined && { silencedBy }),
         });
       } catch (error) {
         this.options.logger.warn({ err: error, device: stored.deviceId, rule: stored.ruleId }, 'stored alert unreadable; starting it afresh');
       }
     }
+  }
+
+  /**
+   * Refills the windows of trend, rate, anomaly and event-count rules, the latest values composite
+   * rules read and the last-seen times of no-data rules from the store, so a restart resumes with
+   * the history it had instead of an empty window. Call before samples flow.
+   */
+  async warmWindows(store: TelemetryStore, now: number): Promise<{ devices: number; windows: number }> {
+    this.clock = Math.max(this.clock, now);
+    let windows = 0;
+    const devices = this.options.registry.list();
+    for (const device of devices) {
+      const rules = this.rulesFor(device);
+      const latest = await store.latest(device.id);
+      if (latest.length === 0) continue;
+      const track = this.track(device.id);
+      for (const l of latest) {
+        track.latest.set(l.metric, { ts: l.ts, value: l.value });
+        track.seen.set(l.metric, { ts: l.ts, arrival: now });
+        track.evaluatedTo = Math.max(track.evaluatedTo, l.ts);
+      }
+      const newest = Math.max(...latest.map((l) => l.ts));
+      track.seen.set('any', { ts: newest, arrival: now });
+      const latestTs = new Map(latest.map((l) => [l.metric, l.ts]));
+      for (const rule of rules.windowed) {
+        if (rule.kind === 'event_count' && rule.metric === undefined) continue;
+        const metric = rule.metric!;
+        const to = latestTs.get(metric);
+        if (to === undefined) continue;
+        const state = this.window(device.id, rule);
+        const points = await store.aggregate({ deviceId: device.id, metric, from: to - rule.window, to: to + 1, step: state.series.bucketMs });
+        for (const p of points) if (p.count > 0) state.series.merge(p.ts, { count: p.count, sum: p.mean * p.count, min: p.min, max: p.max });
+        windows += 1;
+      }
+    }
+    return { devices: devices.length, windows };
   }
 
   /** Called with each transition that changed an alert (for notification, later work orders). */
@@ -132,7 +293,11 @@ export class RuleEngine {
     return [...this.alerts.values()];
   }
 
-  /** Evaluates the threshold rules of each device on its samples, oldest first. */
+  stats(): EngineStats {
+    return { ...this.counters };
+  }
+
+  /** Evaluates the rules of each device on its samples, oldest first. */
   onSamples(samples: readonly Sample[]): void {
     const byDevice = new Map<string, Sample[]>();
     for (const s of samples) {
@@ -143,15 +308,43 @@ export class RuleEngine {
     for (const [deviceId, deviceSamples] of byDevice) {
       const device = this.options.registry.get(deviceId);
       if (!device) continue;
-      const pack = this.options.rules.list().find((p) => p.modality === device.modality)?.pack ?? '';
-      for (const rule of this.options.rules.forDevice(device)) {
-        if (rule.kind !== 'threshold' && rule.kind !== 'trend') continue;
-        const values = deviceSamples.filter((s) => s.metric === rule.metric).sort((a, b) => a.ts - b.ts);
-        for (const sample of values) {
-          if (rule.kind === 'threshold') this.step(device, pack, rule, sample);
-          else this.trendStep(device, pack, rule, sample);
-        }
+      const reorderMs = this.options.reorderMs ?? 0;
+      if (reorderMs <= 0) {
+        this.evaluateDevice(device, deviceSamples.sort((a, b) => a.ts - b.ts));
+        continue;
       }
+      const track = this.track(deviceId);
+      for (const s of deviceSamples) {
+        track.held.push(s);
+        if (s.ts > track.watermark) track.watermark = s.ts;
+      }
+      this.release(device, track, track.watermark - reorderMs);
+    }
+    if (this.dirty.size > 0) this.scheduleSave();
+  }
+
+  /** Device events (alarm codes): feeds event-count rules that count a code. */
+  onEvents(events: readonly DeviceEvent[]): void {
+    for (const event of [...events].sort((a, b) => a.ts - b.ts)) {
+      const device = this.options.registry.get(event.deviceId);
+      if (!device) continue;
+      for (const rule of this.rulesFor(device).byCode.get(event.code) ?? []) this.countStep(device, rule, event.ts, 1);
+    }
+    if (this.dirty.size > 0) this.scheduleSave();
+  }
+
+  /**
+   * Moves the engine's clock to `now` (wall time live, event time in a replay): releases held
+   * samples and evaluates no-data rules.
+   */
+  tick(now: number): void {
+    if (now > this.clock) this.clock = now;
+    const reorderMs = this.options.reorderMs ?? 0;
+    for (const device of this.options.registry.list()) {
+      const track = this.devices.get(device.id);
+      if (reorderMs > 0 && track && track.held.length > 0) this.release(device, track, this.clock - reorderMs);
+      const rules = this.rulesFor(device);
+      for (const rule of rules.nodata) this.nodataCheck(device, rules, rule);
     }
     if (this.dirty.size > 0) this.scheduleSave();
   }
@@ -162,9 +355,140 @@ export class RuleEngine {
     await this.saving;
   }
 
-  private step(device: RegisteredDevice, pack: string, rule: ThresholdRule, sample: Sample): void {
-    const id = key(device.id, rule.id);
-    const previous = this.alerts.get(id)?.condition ?? this.quiet.get(id) ?? { window: [] };
+  private release(device: RegisteredDevice, track: DeviceTrack, upTo: number): void {
+    if (track.held.length === 0) return;
+    const ready = track.held.filter((s) => s.ts <= upTo);
+    if (ready.length === 0) return;
+    track.held = track.held.filter((s) => s.ts > upTo);
+    this.evaluateDevice(device, ready.sort((a, b) => a.ts - b.ts));
+  }
+
+  private track(deviceId: string): DeviceTrack {
+    let track = this.devices.get(deviceId);
+    if (!track) this.devices.set(deviceId, (track = { latest: new Map(), seen: new Map(), held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    return track;
+  }
+
+  private rulesFor(device: RegisteredDevice): DeviceRules {
+    const generation = this.options.rules.generation;
+    const cached = this.deviceRules.get(device.id);
+    if (cached && cached.generation === generation && cached.model === device.model) return cached;
+    const rules = this.options.rules.forDevice(device);
+    const byMetric = new Map<string, Rule[]>();
+    const byCode = new Map<string, EventCountRule[]>();
+    const compositesByMetric = new Map<string, CompositeRule[]>();
+    const push = <T>(map: Map<string, T[]>, k: string, v: T) => {
+      const list = map.get(k);
+      if (list) list.push(v);
+      else map.set(k, [v]);
+    };
+    for (const rule of rules) {
+      if (rule.kind === 'composite') {
+        for (const metric of new Set(compositeMetrics(rule))) push(compositesByMetric, metric, rule);
+      } else if (rule.kind === 'event_count' && rule.code !== undefined) {
+        push(byCode, rule.code, rule);
+      } else if (rule.kind !== 'nodata') {
+        push(byMetric, rule.metric!, rule);
+      }
+    }
+    const entry: DeviceRules = {
+      generation,
+      model: device.model,
+      pack: this.options.rules.list().find((p) => p.modality === device.modality)?.pack ?? '',
+      byMetric,
+      byCode,
+      composites: rules.filter((r): r is CompositeRule => r.kind === 'composite'),
+      compositesByMetric,
+      nodata: rules.filter((r): r is NoDataRule => r.kind === 'nodata'),
+      windowed: rules.filter((r): r is WindowedRule => r.kind === 'trend' || r.kind === 'rate' || r.kind === 'anomaly' || r.kind === 'event_count'),
+    };
+    this.deviceRules.set(device.id, entry);
+    return entry;
+  }
+
+  private evaluateDevice(device: RegisteredDevice, samples: readonly Sample[]): void {
+    const rules = this.rulesFor(device);
+    const track = this.track(device.id);
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const sample of samples) {
+      const late = sample.ts < track.evaluatedTo;
+      if (late) this.counters.lateSamples += 1;
+      else track.evaluatedTo = sample.ts;
+      const previous = track.latest.get(sample.metric);
+      if (!previous || previous.ts <= sample.ts) track.latest.set(sample.metric, { ts: sample.ts, value: sample.value });
+      this.markSeen(track, sample.metric, sample.ts);
+      if (sample.ts > newest) newest = sample.ts;
+
+      for (const rule of rules.byMetric.get(sample.metric) ?? []) {
+        this.counters.evaluations += 1;
+        switch (rule.kind) {
+          case 'threshold':
+            if (!late) this.thresholdStep(device, rules, rule, sample);
+            break;
+          case 'trend':
+            this.trendStep(device, rules, rule, sample);
+            break;
+          case 'rate':
+            this.rateStep(device, rules, rule, sample);
+            break;
+          case 'anomaly':
+            this.anomalyStep(device, rules, rule, sample, late);
+            break;
+          case 'event_count':
+            this.countStep(device, rule, sample.ts, sample.value);
+            break;
+          default:
+            break;
+        }
+      }
+      if (!late) {
+        for (const rule of rules.compositesByMetric.get(sample.metric) ?? []) {
+          this.counters.evaluations += 1;
+          this.compositeStep(device, rules, rule, sample.ts);
+        }
+      }
+    }
+    if (newest === Number.NEGATIVE_INFINITY) return;
+    this.markSeen(track, 'any', newest);
+    // Data is back: open no-data alerts of what just reported resolve.
+    for (const rule of rules.nodata) {
+      if (rule.metric !== 'any' && !samples.some((s) => s.metric === rule.metric)) continue;
+      const alert = this.alerts.get(key(device.id, rule.id));
+      if (alert && alert.record.state !== 'normal') this.nodataCheck(device, rules, rule);
+    }
+    // Composites that read other rules' states see the states this batch left.
+    for (const rule of rules.composites) {
+      if (rule.conditions.some((c) => 'rule' in c)) this.compositeStep(device, rules, rule, track.evaluatedTo);
+    }
+  }
+
+  private markSeen(track: DeviceTrack, metric: string, ts: number): void {
+    const seen = track.seen.get(metric);
+    const arrival = Math.max(this.clock, ts);
+    if (!seen) track.seen.set(metric, { ts, arrival });
+    else {
+      if (ts > seen.ts) seen.ts = ts;
+      if (arrival > seen.arrival) seen.arrival = arrival;
+    }
+  }
+
+  private condition(deviceId: string, ruleId: string): Condition {
+    const id = key(deviceId, ruleId);
+    return this.alerts.get(id)?.condition ?? this.quiet.get(id) ?? { window: [] };
+  }
+
+  private window(deviceId: string, rule: WindowedRule): WindowState {
+    const id = key(deviceId, rule.id);
+    const state = this.windows.get(id);
+    const fresh = BucketSeries.spanning(rule.window, BUCKETS[rule.kind]);
+    if (state && state.series.bucketMs === fresh.bucketMs && state.series.windowMs === fresh.windowMs) return state;
+    const created: WindowState = { series: fresh, lastFitAt: Number.NEGATIVE_INFINITY };
+    this.windows.set(id, created);
+    return created;
+  }
+
+  private thresholdStep(device: RegisteredDevice, rules: DeviceRules, rule: ThresholdRule, sample: Sample): void {
+    const previous = this.condition(device.id, rule.id);
     const grade =
       rule.direction === 'outside'
         ? bandGrade(sample.value, previous.grade, bandLevels(rule.band ?? {}))
@@ -175,33 +499,29 @@ export class RuleEngine {
       window = [...window, active].slice(-rule.n_of_m.m);
       active = nOfM(window, rule.n_of_m.n);
     }
-    this.apply(device, pack, rule, sample, { active, ...(grade && { grade }) }, { ...(grade && { grade }), window }, (g) => this.render(device, rule, sample.value, g));
+    const threshold = (g: Grade | undefined): string => {
+      if (g === undefined) return '';
+      if (rule.direction !== 'outside') return String(rule.levels?.[g]?.raise ?? '');
+      const band = rule.band?.[g];
+      return band ? String(sample.value < band.low ? band.low : band.high) : '';
+    };
+    this.apply(device, rules, rule, sample.ts, { active, ...(grade && { grade }), value: sample.value, condition: { ...(grade && { grade }), window } }, (g) => ({ threshold: threshold(g) }));
   }
 
   /**
    * Trend rules: the samples are folded into bucket means over the rule's window; each time a new
-   * bucket starts, a Theil–Sen fit forecasts when the threshold is crossed, and the nearer that
-   * is, the more serious the grade. Too little history evaluates nothing (rather than "fine"), so
-   * a restart with an empty window does not resolve an open forecast.
+   * bucket starts, a Theil–Sen fit of the completed buckets forecasts when the threshold is
+   * crossed, and the nearer that is, the more serious the grade. Too little history evaluates
+   * nothing (rather than "fine"), so a restart with an empty window does not resolve an open forecast.
    */
-  private trendStep(device: RegisteredDevice, pack: string, rule: TrendRule, sample: Sample): void {
-    const id = key(device.id, rule.id);
-    const bucketMs = Math.max(60_000, Math.floor(rule.window / TREND_BUCKETS));
-    let history = this.history.get(id);
-    if (!history) this.history.set(id, (history = { buckets: new Map(), latest: Number.NEGATIVE_INFINITY, lastFitAt: Number.NEGATIVE_INFINITY }));
-    const { buckets } = history;
-    const start = sample.ts - (((sample.ts % bucketMs) + bucketMs) % bucketMs);
-    const bucket = buckets.get(start) ?? { sum: 0, count: 0 };
-    bucket.sum += sample.value;
-    bucket.count += 1;
-    buckets.set(start, bucket);
-    if (start <= history.latest) return;
-    history.latest = start;
-    for (const b of buckets.keys()) if (b < sample.ts - rule.window) buckets.delete(b);
-    if (sample.ts - history.lastFitAt < Math.max(bucketMs, rule.window / TREND_FITS_PER_WINDOW)) return;
-    history.lastFitAt = sample.ts;
-    const points = [...buckets].map(([ts, b]) => ({ ts: ts + bucketMs / 2, value: b.sum / b.count }));
+  private trendStep(device: RegisteredDevice, rules: DeviceRules, rule: TrendRule, sample: Sample): void {
+    const state = this.window(device.id, rule);
+    const { series } = state;
+    if (!series.add(sample.ts, sample.value)) return;
+    if (sample.ts - state.lastFitAt < Math.max(series.bucketMs, rule.window / TREND_FITS_PER_WINDOW)) return;
+    const points = series.points(series.newest).map((b) => ({ ts: b.ts + series.bucketMs / 2, value: b.sum / b.count }));
     if (points.length < rule.min_points) return;
+    state.lastFitAt = sample.ts;
     const fit = theilSen(points, sample.ts, rule.confidence);
     if (!fit) return;
     const crossing = forecastCrossing(fit, rule.threshold, rule.direction === 'above' ? 'above' : 'below');
@@ -215,60 +535,213 @@ export class RuleEngine {
       slopePerDay: fit.slope * 86_400_000,
       points: fit.points,
     };
-    const render = (g: Grade | undefined): MessageTemplate =>
-      renderAlertMessage(device, rule, sample.value, g, { threshold: String(rule.threshold) }, (language) => ({ eta: describeEta(eta, language) }));
-    this.apply(device, pack, rule, sample, { active: grade !== undefined, ...(grade && { grade }) }, { ...(grade && { grade }), window: [], ...(forecast && { forecast }) }, render);
+    const slopePerDay = Math.abs(fit.slope * 86_400_000);
+    this.apply(
+      device,
+      rules,
+      rule,
+      sample.ts,
+      { active: grade !== undefined, ...(grade && { grade }), value: sample.value, condition: { ...(grade && { grade }), window: [], ...(forecast && { forecast }) } },
+      () => ({ threshold: String(rule.threshold), slope: round(slopePerDay, slopePerDay < 1 ? 2 : 1) }),
+      (language) => ({
+        eta: describeEta(eta, language),
+        uncertainty: forecast && forecast.latest !== Number.MAX_SAFE_INTEGER ? describeEta((forecast.latest - forecast.earliest) / 2, language) : '?',
+      }),
+    );
   }
 
-  /** Runs the lifecycle for one evaluation and keeps, persists and announces the result. */
+  /** Rate rules: on each new bucket, the robust slope per hour of the window, graded with hysteresis. */
+  private rateStep(device: RegisteredDevice, rules: DeviceRules, rule: RateRule, sample: Sample): void {
+    const { series } = this.window(device.id, rule);
+    if (!series.add(sample.ts, sample.value)) return;
+    const perHour = ratePerHour(series.points(series.newest), series.bucketMs, rule.window);
+    if (perHour === undefined) return;
+    const previous = this.condition(device.id, rule.id);
+    const grade = rateGrade(perHour, previous.grade, rule);
+    this.apply(device, rules, rule, sample.ts, { active: grade !== undefined, ...(grade && { grade }), value: perHour, condition: { ...(grade && { grade }), window: [] } }, () => ({ rate: round(perHour) }), (language) => ({ window: describeDuration(rule.window, language) }));
+  }
+
+  /**
+   * Anomaly rules: each sample against the baseline of the buckets before its own. A deviation
+   * must persist for `persist` (the pending hold) to alert; one that goes away sooner is counted as
+   * a spike and recorded on the rule's state.
+   */
+  private anomalyStep(device: RegisteredDevice, rules: DeviceRules, rule: AnomalyRule, sample: Sample, late: boolean): void {
+    const state = this.window(device.id, rule);
+    const { series } = state;
+    const bucket = series.startOf(sample.ts);
+    if (!late) {
+      if (!state.baseline || state.baseline.bucket !== bucket) {
+        const before = series.points(bucket);
+        const enough = before.length >= ANOMALY_MIN_BUCKETS && before[before.length - 1]!.ts + series.bucketMs - before[0]!.ts >= rule.window / 4;
+        state.baseline = { bucket, value: enough ? (rule.method === 'mad' ? madBaseline(before) : ewmaBaseline(before, rule.alpha ?? 0.1, rule.k)) : undefined };
+      }
+      const baseline = state.baseline.value;
+      if (baseline) {
+        const score = anomalyScore(sample.value, baseline);
+        const active = isAnomalous(score, rule.k, rule.side);
+        const previous = this.condition(device.id, rule.id);
+        this.apply(
+          device,
+          rules,
+          { ...rule, for: rule.for ?? rule.persist },
+          sample.ts,
+          {
+            active,
+            ...(active && { grade: rule.grade }),
+            value: sample.value,
+            condition: { window: [], score: Math.round(score * 100) / 100, baseline: baseline.centre, ...(previous.spikes !== undefined && { spikes: previous.spikes }), ...(previous.lastSpikeAt !== undefined && { lastSpikeAt: previous.lastSpikeAt }) },
+          },
+          () => ({ baseline: round(baseline.centre), score: round(Math.abs(score), 1) }),
+        );
+      }
+    }
+    series.add(sample.ts, sample.value);
+  }
+
+  /** Event-count rules: events (counter increments or event codes) within the window, graded by count. */
+  private countStep(device: RegisteredDevice, rule: EventCountRule, ts: number, events: number): void {
+    const { series } = this.window(device.id, rule);
+    series.add(ts, events);
+    const count = series.sumSince(ts - rule.window);
+    const previous = this.condition(device.id, rule.id);
+    const grade = thresholdGrade(count, previous.grade, countLevels(rule.levels), 'above');
+    this.counters.evaluations += rule.code !== undefined ? 1 : 0;
+    this.apply(
+      device,
+      this.rulesFor(device),
+      rule,
+      ts,
+      { active: grade !== undefined, ...(grade && { grade }), value: count, condition: { ...(grade && { grade }), window: [] } },
+      () => ({ count: String(Math.round(count)), code: rule.code ?? '' }),
+      (language) => ({ window: describeDuration(rule.window, language) }),
+    );
+  }
+
+  private compositeStep(device: RegisteredDevice, rules: DeviceRules, rule: CompositeRule, ts: number): void {
+    const track = this.track(device.id);
+    const active = compositeActive(rule, {
+      latest: (metric) => track.latest.get(metric)?.value,
+      firing: (ruleId) => this.alerts.get(key(device.id, ruleId))?.record.state === 'firing',
+    });
+    const first = compositeMetrics(rule)[0];
+    const value = first !== undefined ? (track.latest.get(first)?.value ?? NaN) : active ? 1 : 0;
+    this.apply(device, rules, rule, ts, { active, ...(active && { grade: rule.grade }), value, condition: { window: [] } }, () => ({}));
+  }
+
+  /**
+   * No-data rules, on `tick` and when data comes back. Silence is measured on the engine clock
+   * against when data last arrived, so a backfill of old samples is not silence; the alert's
+   * event time is the last sample's time plus `after`. `treat_as` says what silence means:
+   * `alert` raises this rule and puts the device's open alerts on the silent metric into no-data;
+   * `keep_state` raises this rule and leaves the others alone; `ok` raises nothing and lets the
+   * others resolve, for devices that are expected to go quiet.
+   */
+  private nodataCheck(device: RegisteredDevice, rules: DeviceRules, rule: NoDataRule): void {
+    const seen = this.track(device.id).seen.get(rule.metric);
+    if (!seen) return;
+    // An offline status (last will or a clean goodbye) starts the silence when it came first.
+    const offline = rule.metric === 'any' && device.status?.state === 'offline' && device.status.ts >= seen.ts;
+    const silentFor = this.clock - (offline ? Math.min(seen.arrival, device.status!.ts) : seen.arrival);
+    const silent = silentFor > rule.after;
+    const id = key(device.id, rule.id);
+    const current = this.alerts.get(id);
+    const open = current !== undefined && current.record.state !== 'normal' && current.record.state !== 'resolved';
+    if (silent === open) return;
+    const ts = silent ? Math.max(seen.ts + rule.after, current?.record.lastEvalAt ?? Number.NEGATIVE_INFINITY) : Math.max(seen.ts, current?.record.lastEvalAt ?? Number.NEGATIVE_INFINITY);
+    this.counters.evaluations += 1;
+    const silenceText = (language: 'zh' | 'en') => ({ silence: describeDuration(Math.max(silentFor, rule.after), language), after: describeDuration(rule.after, language) });
+    if (rule.treat_as !== 'ok') {
+      this.apply(device, rules, rule, ts, { active: silent, ...(silent && { grade: rule.grade }), value: Math.round(silentFor / 60_000), condition: { window: [] } }, () => ({}), silenceText);
+    }
+    if (!silent || rule.treat_as === 'keep_state') return;
+    // The other open alerts of what went silent.
+    for (const other of this.alerts.values()) {
+      if (other.deviceId !== device.id || other.ruleId === rule.id) continue;
+      const otherRule = [...rules.byMetric.values()].flat().find((r) => r.id === other.ruleId);
+      if (!otherRule || (rule.metric !== 'any' && ruleMetric(otherRule) !== rule.metric)) continue;
+      if (other.record.state === 'normal' || other.record.state === 'resolved' || other.record.state === 'nodata') continue;
+      const condition: ConditionResult = rule.treat_as === 'alert' ? { nodata: true } : { active: false };
+      this.applyResult(device, rules, otherRule, ts, condition, other.condition, () => other.message);
+    }
+  }
+
+  /** Runs the lifecycle for one evaluation of a rule's condition. */
   private apply(
     device: RegisteredDevice,
-    pack: string,
-    rule: ThresholdRule | TrendRule,
-    sample: Sample,
-    outcome: { active: boolean; grade?: Grade },
-    condition: EngineAlert['condition'],
+    rules: DeviceRules,
+    rule: Rule,
+    ts: number,
+    outcome: Outcome,
+    vars: (grade: Grade | undefined) => Readonly<Record<string, string>>,
+    perLanguage?: (language: 'zh' | 'en') => Readonly<Record<string, string>>,
+  ): void {
+    const condition: ConditionResult = { active: outcome.active, ...(outcome.active && outcome.grade && { grade: outcome.grade }), value: outcome.value };
+    this.applyResult(device, rules, rule, ts, condition, outcome.condition, (grade) =>
+      renderAlertMessage(
+        device,
+        this.options.registry.getSite(device.site),
+        { id: rule.id, metric: ruleMetric(rule) ?? '', message: rule.message },
+        outcome.value,
+        grade,
+        vars(grade),
+        perLanguage,
+      ),
+    );
+  }
+
+  /** Runs the lifecycle and keeps, persists and announces the result. */
+  private applyResult(
+    device: RegisteredDevice,
+    rules: DeviceRules,
+    rule: Rule,
+    ts: number,
+    input: ConditionResult,
+    condition: Condition,
     render: (grade: Grade | undefined) => MessageTemplate,
   ): void {
     const id = key(device.id, rule.id);
     const current = this.alerts.get(id);
     const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
-    const result = evaluate(current?.record ?? newAlertRecord(), { ts: sample.ts, condition: { active: outcome.active, ...(outcome.active && outcome.grade && { grade: outcome.grade }), value: sample.value } }, timing);
+    const result = evaluate(current?.record ?? newAlertRecord(), { ts, condition: input }, timing);
     if (result.ignored) return;
+    if (rule.kind === 'anomaly' && result.transitions.some((t) => t.kind === 'cancelled')) {
+      // A deviation that did not persist: a spike, recorded but never alerted.
+      this.counters.spikes += 1;
+      condition = { ...condition, spikes: (condition.spikes ?? 0) + 1, lastSpikeAt: ts };
+      this.options.logger.debug({ device: device.id, rule: rule.id, ts }, 'anomaly spike recorded (did not persist)');
+    }
     if (!current && result.record.state === 'normal') {
       // Nothing to persist yet, but the hysteresis grade and N-of-M window carry on.
       this.quiet.set(id, condition);
       return;
     }
     this.quiet.delete(id);
-    const message = render(result.record.grade ?? outcome.grade);
+    const message = render(result.record.grade ?? ('grade' in input ? input.grade : undefined));
+    const notifying = result.transitions.some((t) => t.notify);
+    let silencedBy = current?.silencedBy;
+    if (notifying) silencedBy = this.options.silences?.activeFor({ siteId: device.site, deviceId: device.id, ruleId: rule.id }, ts)?.id;
     const alert: EngineAlert = {
       deviceId: device.id,
       ruleId: rule.id,
-      pack,
+      pack: rules.pack,
       record: result.record,
       condition,
       message,
       updatedAt: (this.options.now ?? Date.now)(),
+      ...(silencedBy !== undefined && { silencedBy }),
     };
     this.alerts.set(id, alert);
     this.dirty.add(id);
     if (result.transitions.length > 0) {
       for (const t of result.transitions) {
-        if (t.notify) this.options.logger.info({ device: device.id, rule: rule.id, from: t.from, to: t.to, kind: t.kind, grade: t.grade, message: message.en }, 'alert transition');
+        if (!t.notify) continue;
+        const fields = { device: device.id, rule: rule.id, from: t.from, to: t.to, kind: t.kind, grade: t.grade, message: message.en };
+        if (silencedBy !== undefined) this.options.logger.info({ ...fields, silence: silencedBy }, 'alert transition held by a silence');
+        else this.options.logger.info(fields, 'alert transition');
       }
       for (const listener of this.listeners) listener(alert, result.transitions);
     }
-  }
-
-  private render(device: RegisteredDevice, rule: ThresholdRule, value: number, grade: Grade | undefined): MessageTemplate {
-    const threshold =
-      grade === undefined
-        ? ''
-        : rule.direction === 'outside'
-          ? String(value < (rule.band?.[grade]?.low ?? -Infinity) ? rule.band?.[grade]?.low : rule.band?.[grade]?.high)
-          : String(rule.levels?.[grade]?.raise ?? '');
-    return renderAlertMessage(device, rule, value, grade, { threshold });
   }
 
   private scheduleSave(): void {
@@ -287,7 +760,7 @@ export class RuleEngine {
             ...(a.record.grade && { grade: a.record.grade }),
             ...(a.record.lastValue !== undefined && { lastValue: a.record.lastValue }),
             record: serialiseAlert(a.record),
-            condition: JSON.stringify(a.condition),
+            condition: JSON.stringify(a.silencedBy !== undefined ? { ...a.condition, silencedBy: a.silencedBy } : a.condition),
             messageZh: a.message.zh,
             messageEn: a.message.en,
             updatedAt: a.updatedAt,

@@ -8,10 +8,22 @@ import { metricDefinition, MODALITIES, type Modality } from '../src/catalogue/me
 import { parseDuration } from '../src/config/duration.js';
 import { compareGrades, GRADES, type Grade, type GradeLevel, type MessageTemplate, type ThresholdDirection } from './types.js';
 
-/** Placeholders the alert renderer fills in; anything else in a template is most likely a typo. */
-export const MESSAGE_PLACEHOLDERS = [
-  'value', 'unit', 'device', 'metric', 'grade', 'eta', 'threshold', 'rule', 'count', 'window', 'model', 'site',
-] as const;
+/** Placeholders the alert renderer fills in for every rule. */
+export const COMMON_PLACEHOLDERS = ['value', 'unit', 'device', 'metric', 'grade', 'rule', 'model', 'site', 'location'] as const;
+
+/** Placeholders each rule kind adds. */
+export const KIND_PLACEHOLDERS = {
+  threshold: ['threshold'],
+  rate: ['rate', 'window'],
+  trend: ['threshold', 'eta', 'slope', 'uncertainty'],
+  nodata: ['silence', 'after'],
+  anomaly: ['baseline', 'score'],
+  composite: [],
+  event_count: ['count', 'window', 'code'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** Every placeholder the renderer knows; anything else in a template is most likely a typo. */
+export const MESSAGE_PLACEHOLDERS = [...new Set<string>([...COMMON_PLACEHOLDERS, ...Object.values(KIND_PLACEHOLDERS).flat()])];
 
 const ID_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
@@ -19,7 +31,7 @@ const PLACEHOLDER = /\{\{\s*([^}]*?)\s*\}\}/g;
 const template = z.string({ error: 'must be text' }).min(1, 'must not be empty').superRefine((text, ctx) => {
   for (const match of text.matchAll(PLACEHOLDER)) {
     const name = match[1] ?? '';
-    if (!(MESSAGE_PLACEHOLDERS as readonly string[]).includes(name)) {
+    if (!MESSAGE_PLACEHOLDERS.includes(name)) {
       ctx.addIssue({ code: 'custom', message: `unknown placeholder {{${name}}} (known: ${MESSAGE_PLACEHOLDERS.join(', ')})` });
     }
   }
@@ -331,6 +343,15 @@ function ruleReferenceIssues(
   const checkMetric = (name: string, path: PropertyKey[]): void => {
     if (!metricDefinition(modality, name)) issues.push({ path, message: `unknown metric '${name}' for modality ${modality}` });
   };
+  const available: readonly string[] = [...COMMON_PLACEHOLDERS, ...KIND_PLACEHOLDERS[rule.kind]];
+  for (const language of ['zh', 'en'] as const) {
+    for (const match of rule.message[language].matchAll(PLACEHOLDER)) {
+      const name = match[1] ?? '';
+      if (MESSAGE_PLACEHOLDERS.includes(name) && !available.includes(name)) {
+        issues.push({ path: ['message', language], message: `placeholder {{${name}}} is not filled for ${rule.kind} rules (available: ${available.join(', ')})` });
+      }
+    }
+  }
   switch (rule.kind) {
     case 'nodata':
       if (rule.metric !== 'any') checkMetric(rule.metric, ['metric']);

@@ -9,6 +9,7 @@ import type { Rule, RulePack } from './pack-schema.js';
 export class RuleSet {
   private packs: RulePack[] = [];
   private loadedAt = 0;
+  private loads = 0;
 
   constructor(
     readonly dir: string,
@@ -24,6 +25,7 @@ export class RuleSet {
     }
     this.packs = result.packs;
     this.loadedAt = now;
+    this.loads += 1;
     const rules = this.packs.reduce((n, p) => n + p.rules.length, 0);
     this.logger?.info({ dir: this.dir, packs: this.packs.length, rules }, 'rule packs loaded');
     return { ok: true, packs: this.packs.length, rules };
@@ -31,6 +33,11 @@ export class RuleSet {
 
   get loadedAtMs(): number {
     return this.loadedAt;
+  }
+
+  /** Changes with every successful load, so callers can cache what they derive from the rules. */
+  get generation(): number {
+    return this.loads;
   }
 
   list(): readonly RulePack[] {

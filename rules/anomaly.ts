@@ -1,0 +1,106 @@
+/**
+ * Anomalies against a device's own baseline. The baseline is built from the window's buckets
+ * (count, sum, min, max), which is what the telemetry store can hand back after a restart:
+ *
+ * - centre: the median of the bucket means (`mad`), or their EWMA oldest to newest (`ewma`, alpha
+ *   per bucket);
+ * - scale: the probe noise within a bucket — the median over buckets of range ÷ d2(n), the
+ *   expected range of n normal draws in standard deviations — combined with how much the bucket
+ *   means wander (1.4826 × MAD of the means, or their EWMA deviation).
+ *
+ * Medians make one spiky bucket irrelevant; the caller compares each new sample with the baseline
+ * of the buckets before it, so a spike never hides itself.
+ */
+
+export interface Baseline {
+  readonly centre: number;
+  /** One robust standard deviation, in the metric's unit. */
+  readonly scale: number;
+  readonly buckets: number;
+}
+
+interface BucketStats {
+  readonly count: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Expected range of n standard normal draws (d2 of control-chart tables). */
+const D2: ReadonlyArray<readonly [number, number]> = [
+  [2, 1.128], [3, 1.693], [4, 2.059], [5, 2.326], [6, 2.534], [8, 2.847], [10, 3.078], [15, 3.472], [20, 3.735],
+  [25, 3.931], [30, 4.086], [40, 4.322], [50, 4.498], [75, 4.806], [100, 5.015], [150, 5.296], [200, 5.492],
+  [300, 5.756], [500, 6.073], [1000, 6.483], [5000, 7.34], [20000, 7.98],
+];
+
+export function expectedRange(n: number): number {
+  if (n < 2) return NaN;
+  for (let i = 1; i < D2.length; i++) {
+    const [n1, d1] = D2[i - 1]!;
+    const [n2, d2] = D2[i]!;
+    if (n <= n2) return d1 + ((d2 - d1) * Math.log(n / n1)) / Math.log(n2 / n1);
+  }
+  return D2[D2.length - 1]![1];
+}
+
+function median(values: number[]): number {
+  values.sort((a, b) => a - b);
+  const mid = values.length >> 1;
+  return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+}
+
+function withinScale(buckets: readonly BucketStats[]): number {
+  const noise = buckets.filter((b) => b.count >= 2).map((b) => (b.max - b.min) / expectedRange(b.count));
+  return noise.length > 0 ? median(noise) : 0;
+}
+
+/** A floor for the scale, so a perfectly steady signal does not make every tiny step infinite. */
+function floorScale(scale: number, centre: number): number {
+  return Math.max(scale, 1e-5 * Math.max(1, Math.abs(centre)));
+}
+
+export function madBaseline(buckets: readonly BucketStats[]): Baseline | undefined {
+  const filled = buckets.filter((b) => b.count > 0);
+  if (filled.length === 0) return undefined;
+  const means = filled.map((b) => b.sum / b.count);
+  const centre = median([...means]);
+  const between = 1.4826 * median(means.map((m) => Math.abs(m - centre)));
+  const within = withinScale(filled);
+  return { centre, scale: floorScale(Math.hypot(within, between), centre), buckets: filled.length };
+}
+
+/**
+ * EWMA of the bucket means with a robust update: once a few buckets have set the scale, a
+ * bucket's deviation counts at most `clamp` standard deviations, so an anomaly that persists is
+ * absorbed slowly instead of inflating the variance and hiding itself at once.
+ */
+export function ewmaBaseline(buckets: readonly BucketStats[], alpha: number, clamp = Number.POSITIVE_INFINITY): Baseline | undefined {
+  const filled = buckets.filter((b) => b.count > 0);
+  if (filled.length === 0) return undefined;
+  const within = withinScale(filled);
+  let centre = filled[0]!.sum / filled[0]!.count;
+  let variance = 0;
+  filled.slice(1).forEach((b, i) => {
+    const sd = Math.hypot(within, Math.sqrt(variance));
+    const limit = i >= EWMA_WARMUP_BUCKETS && sd > 0 ? clamp * sd : Number.POSITIVE_INFINITY;
+    const deviation = Math.max(-limit, Math.min(limit, b.sum / b.count - centre));
+    centre += alpha * deviation;
+    variance = (1 - alpha) * (variance + alpha * deviation * deviation);
+  });
+  return { centre, scale: floorScale(Math.hypot(within, Math.sqrt(variance)), centre), buckets: filled.length };
+}
+
+/** Buckets an EWMA takes unclamped while it learns the scale. */
+const EWMA_WARMUP_BUCKETS = 5;
+
+/** Deviation of `value` from the baseline in robust standard deviations, signed (+ above). */
+export function anomalyScore(value: number, baseline: Baseline): number {
+  return (value - baseline.centre) / baseline.scale;
+}
+
+/** Whether a score counts as anomalous on the rule's side. */
+export function isAnomalous(score: number, k: number, side: 'above' | 'below' | 'both'): boolean {
+  if (side === 'above') return score > k;
+  if (side === 'below') return score < -k;
+  return Math.abs(score) > k;
+}

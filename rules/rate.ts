@@ -1,0 +1,44 @@
+/**
+ * Rate-of-change rules ("magnet room warming 6 °C/h"): a Theil–Sen slope over the bucket means of
+ * the window, so one noisy probe reading cannot fake a fast change, graded by per-hour levels with
+ * hysteresis (a grade is held until the rate falls below 80 % of its level).
+ */
+import type { RateRule } from './pack-schema.js';
+import { thresholdGrade, type GradeLevels } from './threshold.js';
+import { theilSen } from './trend.js';
+import type { Grade } from './types.js';
+import type { BucketPoint } from './windows.js';
+
+/** A grade's rate must fall below this share of its level to clear. */
+export const RATE_CLEAR_RATIO = 0.8;
+
+/**
+ * Change per hour over the window, or undefined while the window holds too little history (fewer
+ * than 3 buckets, or less than half the window): too little data says nothing, not "steady".
+ */
+export function ratePerHour(points: readonly BucketPoint[], bucketMs: number, windowMs: number): number | undefined {
+  const filled = points.filter((p) => p.count > 0);
+  if (filled.length < 3) return undefined;
+  const span = filled[filled.length - 1]!.ts + bucketMs - filled[0]!.ts;
+  if (span < windowMs / 2) return undefined;
+  const fit = theilSen(
+    filled.map((p) => ({ ts: p.ts + bucketMs / 2, value: p.sum / p.count })),
+    filled[filled.length - 1]!.ts,
+  );
+  return fit ? fit.slope * 3_600_000 : undefined;
+}
+
+/** The rate that counts for the rule's direction: a fall rule sees a fall as positive, a rise as none. */
+export function directedRate(perHour: number, direction: RateRule['direction']): number {
+  if (direction === 'rise') return Math.max(perHour, 0);
+  if (direction === 'fall') return Math.max(-perHour, 0);
+  return Math.abs(perHour);
+}
+
+export function rateGrade(perHour: number, previous: Grade | undefined, rule: Pick<RateRule, 'per_hour' | 'direction'>): Grade | undefined {
+  const levels: GradeLevels = {};
+  for (const [grade, level] of Object.entries(rule.per_hour) as Array<[Grade, number | undefined]>) {
+    if (level !== undefined) levels[grade] = { raise: level, clear: level * RATE_CLEAR_RATIO };
+  }
+  return thresholdGrade(directedRate(perHour, rule.direction), previous, levels, 'above');
+}

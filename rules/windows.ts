@@ -1,0 +1,108 @@
+/**
+ * Sliding windows of a metric kept as fixed-width buckets (count, sum, min, max), so a 30-day
+ * window costs a few hundred numbers however often the device reports. The same shape comes back
+ * from the telemetry store's aggregate queries, which is how windows are warmed after a restart.
+ */
+
+export interface Bucket {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+export interface BucketPoint extends Readonly<Bucket> {
+  /** Bucket start, epoch ms. */
+  readonly ts: number;
+}
+
+export class BucketSeries {
+  private readonly buckets = new Map<number, Bucket>();
+  /** Start of the newest bucket seen. */
+  private newestStart = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    /** Bucket width, ms. */
+    readonly bucketMs: number,
+    /** History kept, ms; older buckets are dropped as newer ones start. */
+    readonly windowMs: number,
+  ) {
+    if (!(bucketMs > 0) || !(windowMs >= bucketMs)) throw new RangeError(`bad window: bucket ${bucketMs} ms, window ${windowMs} ms`);
+  }
+
+  /** A series with about `buckets` buckets over `windowMs`, none narrower than `minBucketMs`. */
+  static spanning(windowMs: number, buckets: number, minBucketMs = 60_000): BucketSeries {
+    const bucketMs = Math.max(minBucketMs, Math.floor(windowMs / buckets));
+    return new BucketSeries(bucketMs, Math.max(windowMs, bucketMs));
+  }
+
+  startOf(ts: number): number {
+    return ts - (((ts % this.bucketMs) + this.bucketMs) % this.bucketMs);
+  }
+
+  /**
+   * Adds a value; returns true when it opened a bucket newer than any before (the moment windowed
+   * rules re-evaluate). A value older than the window is dropped and returns false.
+   */
+  add(ts: number, value: number): boolean {
+    return this.merge(this.startOf(ts), { count: 1, sum: value, min: value, max: value });
+  }
+
+  /** Adds an aggregate (from the store) for the bucket starting at `start`. */
+  merge(start: number, part: Bucket): boolean {
+    if (start <= this.newestStart - this.windowMs) return false;
+    const bucket = this.buckets.get(start);
+    if (bucket) {
+      bucket.count += part.count;
+      bucket.sum += part.sum;
+      if (part.min < bucket.min) bucket.min = part.min;
+      if (part.max > bucket.max) bucket.max = part.max;
+    } else {
+      this.buckets.set(start, { ...part });
+    }
+    if (start <= this.newestStart) return false;
+    this.newestStart = start;
+    for (const b of this.buckets.keys()) if (b <= start - this.windowMs) this.buckets.delete(b);
+    return true;
+  }
+
+  get newest(): number {
+    return this.newestStart;
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Buckets oldest first, optionally only those starting before `before`. */
+  points(before = Number.POSITIVE_INFINITY): BucketPoint[] {
+    const out: BucketPoint[] = [];
+    for (const [ts, b] of this.buckets) if (ts < before) out.push({ ts, ...b });
+    return out.sort((a, b) => a.ts - b.ts);
+  }
+
+  /**
+   * Sum of the values in buckets that end after `from` (for counters: events in the window). The
+   * bucket straddling `from` counts whole, so the window is exact to one bucket width.
+   */
+  sumSince(from: number): number {
+    let total = 0;
+    for (const [ts, b] of this.buckets) if (ts + this.bucketMs > from) total += b.sum;
+    return total;
+  }
+
+  /** Time covered from the oldest bucket's start to the newest bucket's end. */
+  span(): number {
+    if (this.buckets.size === 0) return 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const ts of this.buckets.keys()) if (ts < oldest) oldest = ts;
+    return this.newestStart + this.bucketMs - oldest;
+  }
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
