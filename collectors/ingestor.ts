@@ -13,7 +13,8 @@ export interface IngestorOptions {
   readonly registry: DeviceRegistry;
   readonly batcher: SampleBatcher;
   readonly deadLetters: DeadLetterQueue;
-  readonly events: DeviceEventRepository;
+  /** Where device events go (the event repository, and the rule engine's event-count rules). */
+  readonly events: Pick<DeviceEventRepository, 'insert'>;
   readonly metrics: IngestMetrics;
   readonly limits: DecodeLimits;
   readonly autoRegister: boolean;

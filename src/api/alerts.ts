@@ -25,6 +25,12 @@ const AlertView = z.object({
     .object({ crossingAt: IsoTime, earliest: IsoTime, latest: IsoTime.optional(), slopePerDay: z.number(), points: z.number().int() })
     .optional()
     .describe('trend rules: when the threshold is forecast to be crossed, with its confidence band'),
+  anomaly: z
+    .object({ score: z.number(), baseline: z.number(), spikes: z.number().int(), lastSpikeAt: IsoTime.optional() })
+    .optional()
+    .describe('anomaly rules: the last deviation (robust standard deviations) from the device’s own baseline, and the short spikes recorded without alerting'),
+  kind: z.string().optional().describe('rule kind: threshold, rate, trend, nodata, anomaly, composite or event_count'),
+  silencedBy: z.string().optional().describe('the silence (maintenance window) holding this alert’s notifications'),
   triggerCount: z.number().int(),
   flapping: z.boolean(),
   updatedAt: IsoTime,
@@ -67,6 +73,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
         );
       const items = matching.slice(0, q.limit).map(({ alert, device }) => {
         const r = alert.record;
+        const kind = device ? ctx.rules.forDevice(device).find((rule) => rule.id === alert.ruleId)?.kind : undefined;
         return {
           deviceId: alert.deviceId,
           ...(device && { site: device.site }),
@@ -89,6 +96,17 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
               points: alert.condition.forecast.points,
             },
           }),
+          ...(alert.condition.score !== undefined &&
+            alert.condition.baseline !== undefined && {
+              anomaly: {
+                score: alert.condition.score,
+                baseline: alert.condition.baseline,
+                spikes: alert.condition.spikes ?? 0,
+                ...(alert.condition.lastSpikeAt !== undefined && { lastSpikeAt: iso(alert.condition.lastSpikeAt) }),
+              },
+            }),
+          ...(kind && { kind }),
+          ...(alert.silencedBy !== undefined && { silencedBy: alert.silencedBy }),
           triggerCount: r.triggerCount,
           flapping: r.flapping,
           updatedAt: iso(alert.updatedAt),

@@ -36,6 +36,7 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_DATABASE_URL', ['database', 'url']],
   ['GUARDIAN_FLEET_FILE', ['fleetFile']],
   ['GUARDIAN_RULES_DIR', ['rules', 'dir']],
+  ['GUARDIAN_RULES_REORDER_TOLERANCE', ['rules', 'reorderTolerance']],
   ['GUARDIAN_SIMULATE', ['simulate', 'enabled']],
   ['GUARDIAN_SIMULATE_SEED', ['simulate', 'seed']],
   ['GUARDIAN_AUTO_REGISTER', ['autoRegister']],

@@ -148,6 +148,11 @@ export const ConfigSchema = z
       .object({
         /** Folder of rule packs (*.yaml); default: the packs shipped in rules/packs. */
         dir: z.string().optional(),
+        /**
+         * Samples are held this long (per device, event time) so ones arriving slightly out of
+         * order are evaluated in timestamp order; alerts come this much later. 0 turns it off.
+         */
+        reorderTolerance: duration('2s'),
       })
       .prefault({}),
     retention: z

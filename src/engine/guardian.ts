@@ -18,6 +18,7 @@ import { PACKAGE_ROOT, VERSION } from '../version.js';
 import { ConfigError } from '../config/load.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { RuleEngine } from '../../rules/engine.js';
+import { registerEngineMetrics } from '../../rules/engine-metrics.js';
 import { AlertRepository } from '../storage/sql/alert-repository.js';
 import { formatPackError } from '../../rules/pack-loader.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
@@ -146,8 +147,18 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const deadLetterRepository = new DeadLetterRepository(sql.db);
     const events = new DeviceEventRepository(sql.db);
 
-    const engine = new RuleEngine({ rules, registry, repository: new AlertRepository(sql.db), logger: logger.child({ component: 'rules' }), now });
+    const engine = new RuleEngine({
+      rules,
+      registry,
+      repository: new AlertRepository(sql.db),
+      logger: logger.child({ component: 'rules' }),
+      now,
+      reorderMs: config.rules.reorderTolerance,
+    });
     await engine.warm();
+    const warmed = await engine.warmWindows(telemetry, now());
+    logger.info(warmed, 'rule windows warmed from the telemetry store');
+    registerEngineMetrics(metricsRegistry, engine);
 
     const pipeline = await startIngestPipeline({
       config,
@@ -157,13 +168,23 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       registry,
       telemetry,
       deadLetterRepository,
-      events,
+      // Stored events also feed the event-count rules.
+      events: {
+        insert: async (stored, receivedAt) => {
+          await events.insert(stored, receivedAt);
+          engine.onEvents(stored);
+        },
+      },
       metrics,
       logger,
       now,
     });
-    // Rules see samples once they are durable, in event time.
+    // Rules see samples once they are durable, in event time; the tick releases held samples and
+    // checks for silence.
     pipeline.batcher.onStored((samples) => engine.onSamples(samples));
+    const ruleTick = setInterval(() => engine.tick(now()), 1_000);
+    ruleTick.unref();
+    cleanups.push(async () => clearInterval(ruleTick));
     cleanups.push(() => engine.flush());
     cleanups.push(async () => {
       const lost = await pipeline.stop();

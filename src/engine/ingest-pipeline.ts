@@ -30,7 +30,7 @@ export interface IngestPipelineOptions {
   readonly registry: DeviceRegistry;
   readonly telemetry: TelemetryStore;
   readonly deadLetterRepository: DeadLetterRepository;
-  readonly events: DeviceEventRepository;
+  readonly events: Pick<DeviceEventRepository, 'insert'>;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
   readonly now?: () => number;

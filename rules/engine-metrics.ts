@@ -1,0 +1,29 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RuleEngine } from './engine.js';
+
+/** The rule engine's figures in /metrics, read from the engine when scraped. */
+export function registerEngineMetrics(registry: Registry, engine: RuleEngine): void {
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter('guardian_rule_evaluations_total', 'Rule evaluations (one rule on one sample, event or tick)', () => engine.stats().evaluations);
+  counter('guardian_rule_late_samples_total', 'Samples that arrived after newer ones of their device had been evaluated (beyond the reorder tolerance)', () => engine.stats().lateSamples);
+  counter('guardian_anomaly_spikes_total', 'Anomaly deviations recorded that did not persist long enough to alert', () => engine.stats().spikes);
+  new Gauge({
+    name: 'guardian_alerts',
+    help: 'Alerts by state and grade',
+    labelNames: ['state', 'grade'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const alert of engine.list()) this.inc({ state: alert.record.state, grade: alert.record.grade ?? '' });
+    },
+  });
+}
