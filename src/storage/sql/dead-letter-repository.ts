@@ -29,6 +29,14 @@ export interface DeadLetterFilter {
   readonly offset?: number;
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000, which a refused payload may well contain; it is kept as
+ * U+FFFD on every engine so a dead letter reads the same on SQLite and PostgreSQL.
+ */
+function storableText(text: string): string {
+  return text.replaceAll('\u0000', '\uFFFD');
+}
+
 export class DeadLetterRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -37,11 +45,11 @@ export class DeadLetterRepository {
     const rows = letters.map((l) => ({
       received_at: l.receivedAt,
       reason: l.reason,
-      detail: l.detail,
-      topic: l.topic,
+      detail: storableText(l.detail),
+      topic: storableText(l.topic),
       site: l.site ?? null,
       device_id: l.deviceId ?? null,
-      payload: l.payload,
+      payload: storableText(l.payload),
       payload_bytes: l.payloadBytes,
     }));
     // Bounded statements: SQLite caps bound parameters per statement.

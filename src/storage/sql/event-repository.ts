@@ -18,7 +18,8 @@ export class DeviceEventRepository {
       device_id: e.deviceId,
       ts: e.ts,
       code: e.code,
-      message: e.message ?? null,
+      // PostgreSQL text cannot hold U+0000 (a JSON "\u0000" decodes to it); `data` is JSON text, where it stays escaped.
+      message: e.message?.replaceAll('\u0000', '\uFFFD') ?? null,
       data: e.data ? JSON.stringify(e.data) : null,
       received_at: receivedAt,
     }));
@@ -38,7 +39,7 @@ export class DeviceEventRepository {
     if (filter.from !== undefined) query = query.where('ts', '>=', filter.from);
     if (filter.to !== undefined) query = query.where('ts', '<', filter.to);
     const totalRow = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
-    const rows = await query.selectAll().orderBy('ts', 'desc').limit(filter.limit ?? 100).execute();
+    const rows = await query.selectAll().orderBy('ts', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 100).execute();
     return {
       total: Number(totalRow?.n ?? 0),
       items: rows.map((r) => ({
