@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { metricDefinition, MODALITIES, type Modality } from '../src/catalogue/metrics.js';
 import { parseDuration } from '../src/config/duration.js';
+import { FAULT_TYPES } from '../src/catalogue/fault-types.js';
 import { compareGrades, GRADES, type Grade, type GradeLevel, type MessageTemplate, type ThresholdDirection } from './types.js';
 
 /** Placeholders the alert renderer fills in for every rule. */
@@ -59,7 +60,7 @@ function duration(opts: { positive: boolean }) {
 const positiveDuration = duration({ positive: true });
 const nonNegativeDuration = duration({ positive: false });
 
-const ruleId = z.string({ error: 'must be text' }).regex(ID_PATTERN, 'must be kebab-case, e.g. helium-level-low');
+const ruleId = z.string({ error: 'must be text' }).max(64, 'must be at most 64 characters').regex(ID_PATTERN, 'must be kebab-case, e.g. helium-level-low');
 const metricName = z.string({ error: 'must be a metric name' }).min(1);
 const gradeSchema = z.enum(GRADES, { error: `must be one of ${GRADES.join(', ')}` });
 const finite = z.number({ error: 'must be a number' }).refine(Number.isFinite, 'must be a finite number');
@@ -73,6 +74,8 @@ const common = {
   for: nonNegativeDuration.optional(),
   /** The clear condition must hold this long before the alert is cleared. */
   clear_for: nonNegativeDuration.optional(),
+  /** Fault type of the work orders this rule opens (sets the repair target); default: from the metric. */
+  fault_type: z.enum(FAULT_TYPES, { error: `must be one of ${FAULT_TYPES.join(', ')}` }).optional(),
 };
 
 /** Grades present in a partial record, least serious first. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ALERT_STATES } from '../../rules/lifecycle.js';
 import { GRADES, GRADE_LABELS, compareGrades } from '../../rules/types.js';
 import { LocationSchema } from '../devices/device.js';
+import { EVERYONE } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 import { IsoTime, list } from './schemas.js';
 import { iso } from './time-params.js';
@@ -41,6 +42,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
   app.get(
     '/api/alerts',
     {
+      config: { roles: EVERYONE },
       schema: {
         tags: ['alerts'],
         summary: 'Alerts (one per device and rule), most serious and newest first',
@@ -63,6 +65,8 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
           if (q.state ? alert.record.state !== q.state : alert.record.state === 'normal') return false;
           if (q.device && alert.deviceId !== q.device) return false;
           if (q.site && device?.site !== q.site) return false;
+          // Hospital viewers see the alerts of their own site only.
+          if (request.principal.role === 'hospital' && device?.site !== request.principal.siteId) return false;
           if (q.grade && alert.record.grade !== q.grade) return false;
           return true;
         })

@@ -1,33 +1,54 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { STAFF, type Principal, type Role } from '../auth/roles.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a bearer token (health probes, API docs). */
     public?: boolean;
+    /** Roles allowed on the route; default: the service staff (admin, supervisor, engineer). */
+    roles?: readonly Role[];
+  }
+  interface FastifyRequest {
+    /** The authenticated caller (set on every non-public route). */
+    principal: Principal;
   }
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
+export interface TokenLookup {
+  lookup(token: string): Principal | undefined;
+}
+
 /**
- * Bearer-token authentication for every route not marked `config.public`. Tokens are compared
- * as digests in constant time so response timing does not leak them.
+ * Bearer-token authentication and role checks for every route not marked `config.public`. The
+ * configured admin token is compared as a digest in constant time; other tokens are looked up by
+ * digest. No valid token: 401. A role the route does not allow: 403.
  */
 export const authPlugin = fp(
-  async (app: FastifyInstance, options: { adminToken: string }) => {
+  async (app: FastifyInstance, options: { adminToken: string; tokens?: TokenLookup }) => {
     const expected = digest(options.adminToken);
+    app.decorateRequest('principal', null as unknown as Principal);
     app.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.config?.public) return;
       if (request.url.startsWith('/docs')) return;
       const header = request.headers.authorization;
       const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-      if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
-        await reply
+      const token = match?.[1];
+      const principal: Principal | undefined =
+        token === undefined ? undefined : timingSafeEqual(digest(token), expected) ? { name: 'admin', role: 'admin' } : options.tokens?.lookup(token);
+      if (!principal) {
+        return reply
           .code(401)
           .header('www-authenticate', 'Bearer realm="remote-guardian"')
           .send({ error: 'unauthorized', message: header ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>' });
+      }
+      request.principal = principal;
+      const allowed = request.routeOptions.config?.roles ?? STAFF;
+      if (!allowed.includes(principal.role)) {
+        return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not ${request.method} ${request.routeOptions.url ?? request.url}; allowed: ${allowed.join(', ')}` });
       }
     });
   },

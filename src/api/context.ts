@@ -6,6 +6,8 @@ import type { RuleEngine } from '../../rules/engine.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
+import type { ApiTokenRepository } from '../storage/sql/token-repository.js';
+import type { WorkOrderService } from '../workorders/service.js';
 
 /** A dependency /readyz checks: the broker connection, each store. */
 export interface ReadinessCheck {
@@ -21,6 +23,9 @@ export interface ApiContext {
   readonly telemetry: TelemetryStore;
   readonly deadLetters: DeadLetterRepository;
   readonly events: DeviceEventRepository;
+  readonly workOrders: WorkOrderService;
+  /** API tokens with roles, beside the admin token. */
+  readonly tokens: ApiTokenRepository;
   readonly metrics: Registry;
   readonly readiness: readonly ReadinessCheck[];
   /** Bearer tokens accepted with full rights. */

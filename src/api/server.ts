@@ -11,6 +11,8 @@ import { healthRoutes } from './health.js';
 import { alertRoutes } from './alerts.js';
 import { ruleRoutes } from './rules.js';
 import { siteRoutes } from './sites.js';
+import { tokenRoutes } from './tokens.js';
+import { workOrderRoutes } from './work-orders.js';
 
 /** Composes the API: one plugin per area, each with its own routes and schemas. */
 export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> {
@@ -32,7 +34,7 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(authPlugin, { adminToken: ctx.adminToken });
+  await app.register(authPlugin, { adminToken: ctx.adminToken, tokens: ctx.tokens });
 
   await app.register(healthRoutes, { ctx });
   await app.register(siteRoutes, { ctx });
@@ -40,5 +42,7 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   await app.register(deadLetterRoutes, { ctx });
   await app.register(ruleRoutes, { ctx });
   await app.register(alertRoutes, { ctx });
+  await app.register(workOrderRoutes, { ctx });
+  await app.register(tokenRoutes, { ctx });
   return app;
 }

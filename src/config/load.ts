@@ -37,6 +37,8 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_FLEET_FILE', ['fleetFile']],
   ['GUARDIAN_RULES_DIR', ['rules', 'dir']],
   ['GUARDIAN_RULES_REORDER_TOLERANCE', ['rules', 'reorderTolerance']],
+  ['GUARDIAN_WORK_ORDER_COOLDOWN', ['workOrders', 'cooldown']],
+  ['GUARDIAN_WORK_ORDER_MIN_GRADE', ['workOrders', 'minGrade']],
   ['GUARDIAN_SIMULATE', ['simulate', 'enabled']],
   ['GUARDIAN_SIMULATE_SEED', ['simulate', 'seed']],
   ['GUARDIAN_AUTO_REGISTER', ['autoRegister']],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FAULT_TYPES } from '../catalogue/fault-types.js';
 import { parseDuration } from './duration.js';
 
 /** A duration setting: milliseconds or text such as `30s`, `14d`. */
@@ -153,6 +154,18 @@ export const ConfigSchema = z
          * order are evaluated in timestamp order; alerts come this much later. 0 turns it off.
          */
         reorderTolerance: duration('2s'),
+      })
+      .prefault({}),
+    workOrders: z
+      .object({
+        /** After a fault's work order closes, the same fault firing again within this adds to it instead of opening a new one. */
+        cooldown: duration('12h'),
+        /** Alerts below this grade open no work order. */
+        minGrade: z.enum(['minor', 'general', 'severe', 'emergency']).default('minor'),
+        /** How often the response-time clocks are checked for breaches. */
+        breachCheck: duration('15s'),
+        /** Repair targets by fault type for severe and emergency faults (tender: tube 24 h, detector 48 h, workstation software 12 h). */
+        repairTargets: z.partialRecord(z.enum(FAULT_TYPES), z.union([z.number(), z.string()])).default({ tube: '24h', detector: '48h', software: '12h' }),
       })
       .prefault({}),
     retention: z

@@ -18,6 +18,11 @@ import { PACKAGE_ROOT, VERSION } from '../version.js';
 import { ConfigError } from '../config/load.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { RuleEngine } from '../../rules/engine.js';
+import { parseDuration } from '../config/duration.js';
+import { ApiTokenRepository } from '../storage/sql/token-repository.js';
+import { SqlWorkOrderStore } from '../storage/sql/work-order-repository.js';
+import { DEFAULT_CLOCK_POLICY } from '../workorders/clocks.js';
+import { WorkOrderService } from '../workorders/service.js';
 import { registerEngineMetrics } from '../../rules/engine-metrics.js';
 import { AlertRepository } from '../storage/sql/alert-repository.js';
 import { formatPackError } from '../../rules/pack-loader.js';
@@ -160,6 +165,33 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     logger.info(warmed, 'rule windows warmed from the telemetry store');
     registerEngineMetrics(metricsRegistry, engine);
 
+    // Every alert that should reach a person opens (or adds to) a work order.
+    const workOrders = new WorkOrderService({
+      store: new SqlWorkOrderStore(sql.db),
+      registry,
+      rules,
+      logger: logger.child({ component: 'work-orders' }),
+      now,
+      settings: {
+        cooldownMs: config.workOrders.cooldown,
+        minGrade: config.workOrders.minGrade,
+        clocks: {
+          ...DEFAULT_CLOCK_POLICY,
+          repairMs: Object.fromEntries(Object.entries(config.workOrders.repairTargets).map(([type, d]) => [type, parseDuration(d) ?? 0])),
+        },
+      },
+    });
+    engine.onTransition((alert, transitions) => void workOrders.onAlert(alert, transitions));
+    const breachCheck = setInterval(() => {
+      workOrders.checkBreaches().catch((err: unknown) => logger.error({ err }, 'work-order clock check failed'));
+    }, config.workOrders.breachCheck);
+    breachCheck.unref();
+    cleanups.push(async () => {
+      clearInterval(breachCheck);
+      await workOrders.idle();
+    });
+    const tokens = await ApiTokenRepository.open(sql.db);
+
     const pipeline = await startIngestPipeline({
       config,
       brokerUrl: mqttUrl,
@@ -215,6 +247,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         registry,
         rules,
         alerts: engine,
+        workOrders,
+        tokens,
         telemetry,
         deadLetters: deadLetterRepository,
         events,

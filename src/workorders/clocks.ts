@@ -5,6 +5,7 @@
  * breach is found by evaluating the clocks again.
  */
 import type { Grade } from '../../rules/types.js';
+import type { FaultType } from '../catalogue/fault-types.js';
 import { utcOffsetMs } from '../devices/time-zone.js';
 
 export const CLOCK_NAMES = ['notify', 'acknowledge', 'respond', 'repair', 'planned', 'handover', 'progress', 'feedback'] as const;
@@ -21,9 +22,7 @@ export const CLOCK_LABELS: Readonly<Record<ClockName, { zh: string; en: string }
   feedback: { zh: '当天反馈医院', en: 'feedback to the hospital the same day' },
 };
 
-/** Fault types with their own repair targets (tender: 严重故障紧急判定). */
-export const FAULT_TYPES = ['tube', 'detector', 'software', 'cryogenics', 'cooling', 'environment', 'power', 'other'] as const;
-export type FaultType = (typeof FAULT_TYPES)[number];
+export { FAULT_TYPES, type FaultType } from '../catalogue/fault-types.js';
 
 export interface ClockPolicy {
   /** Emergencies: responsible person notified within this of the report. */

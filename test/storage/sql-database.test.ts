@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,8 +8,8 @@ import { AlertRepository, type StoredAlert } from '../../src/storage/sql/alert-r
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
 import { DeadLetterRepository, type DeadLetter } from '../../src/storage/sql/dead-letter-repository.js';
 import { DeviceEventRepository } from '../../src/storage/sql/event-repository.js';
-import { tempDir } from '../helpers.js';
 import { freePort, needs } from '../support/servers.js';
+import { postgresTarget, sqliteTarget, type Target } from '../support/sql-targets.js';
 
 const PG_URL = process.env.GUARDIAN_TEST_DATABASE_URL?.trim() || undefined;
 // In CI a missing server fails the run instead of skipping the PostgreSQL suite.
@@ -21,45 +20,6 @@ const postgresConnection = needs('PostgreSQL connection and migrations', PG_URL 
 // Epoch milliseconds past 2^32 and past what a 32-bit column holds, as every stored time is.
 const T0 = Date.UTC(2031, 5, 1, 8, 30, 15, 123);
 const MINUTE = 60_000;
-
-/** Where a suite's databases come from; `fresh()` gives an empty one each call. */
-interface Target {
-  fresh(): Promise<{ url?: string; sqliteFile: string }>;
-  cleanup(): Promise<void>;
-}
-
-function sqliteTarget(): Target {
-  const dir = tempDir('guardian-sql-');
-  let n = 0;
-  return {
-    fresh: () => Promise.resolve({ sqliteFile: join(dir.path, `db-${++n}`, 'guardian.db') }),
-    cleanup: () => Promise.resolve(dir.remove()),
-  };
-}
-
-/** A schema of its own per database, selected through the URL's search_path; all dropped at the end. */
-function postgresTarget(baseUrl: string): Target {
-  const schemas: string[] = [];
-  const admin = new pg.Pool({ connectionString: baseUrl, max: 1 });
-  return {
-    async fresh() {
-      const schema = `guardian_t_${randomBytes(6).toString('hex')}`;
-      await admin.query(`create schema ${schema}`);
-      schemas.push(schema);
-      return { url: withSearchPath(baseUrl, schema), sqliteFile: '' };
-    },
-    async cleanup() {
-      for (const schema of schemas.splice(0)) await admin.query(`drop schema if exists ${schema} cascade`);
-      await admin.end();
-    },
-  };
-}
-
-function withSearchPath(url: string, schema: string): string {
-  const u = new URL(url);
-  u.searchParams.set('options', `-c search_path=${schema}`);
-  return u.toString();
-}
 
 function letter(i: number, overrides: Partial<DeadLetter> = {}): DeadLetter {
   return {

@@ -1,4 +1,4 @@
-import type { ColumnDefinitionBuilder, Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /**
  * Schema migrations, in order. Each is written once with Kysely's schema builder so the same
@@ -91,6 +91,138 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
           .addPrimaryKeyConstraint('alerts_identity', ['device_id', 'rule_id'])
           .execute();
         await db.schema.createIndex('alerts_state').on('alerts').column('state').execute();
+      },
+    },
+    '0004_work_orders': {
+      async up(db: Kysely<unknown>) {
+        const id = dialect === 'sqlite' ? 'integer' : 'bigint';
+        await db.schema
+          .createTable('work_order_sequences')
+          .addColumn('month', 'varchar(6)', (c) => c.primaryKey())
+          .addColumn('last', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('work_orders')
+          .addColumn('id', id, serial)
+          .addColumn('number', 'varchar(20)', (c) => c.notNull().unique())
+          .addColumn('identity', 'varchar(300)')
+          .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+          .addColumn('channel', 'varchar(16)', (c) => c.notNull())
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('grade', 'varchar(16)', (c) => c.notNull())
+          .addColumn('site_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('device_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('device', 'text', (c) => c.notNull())
+          .addColumn('fault_type', 'varchar(32)', (c) => c.notNull())
+          .addColumn('title', 'text', (c) => c.notNull())
+          .addColumn('phenomenon', 'text', (c) => c.notNull())
+          .addColumn('alarm_codes', 'text', (c) => c.notNull())
+          .addColumn('rule_id', 'varchar(64)')
+          .addColumn('reporter_name', 'varchar(100)')
+          .addColumn('reporter_phone', 'varchar(40)')
+          .addColumn('reporter_department', 'varchar(100)')
+          .addColumn('fault_at', 'bigint', (c) => c.notNull())
+          .addColumn('reported_at', 'bigint', (c) => c.notNull())
+          .addColumn('reported_by', 'varchar(100)', (c) => c.notNull())
+          .addColumn('notified_at', 'bigint')
+          .addColumn('acknowledged_at', 'bigint')
+          .addColumn('acknowledged_by', 'varchar(100)')
+          .addColumn('responded_at', 'bigint')
+          .addColumn('responded_by', 'varchar(100)')
+          .addColumn('response_mode', 'varchar(16)')
+          .addColumn('started_at', 'bigint')
+          .addColumn('started_by', 'varchar(100)')
+          .addColumn('resolved_at', 'bigint')
+          .addColumn('resolved_by', 'varchar(100)')
+          .addColumn('resolution', 'text')
+          .addColumn('closed_at', 'bigint')
+          .addColumn('closed_by', 'varchar(100)')
+          .addColumn('satisfaction', 'integer')
+          .addColumn('satisfaction_comment', 'text')
+          .addColumn('cancelled_at', 'bigint')
+          .addColumn('cancelled_by', 'varchar(100)')
+          .addColumn('assignee', 'varchar(100)')
+          .addColumn('assigned_at', 'bigint')
+          .addColumn('handover_confirmed_at', 'bigint')
+          .addColumn('last_progress_at', 'bigint')
+          .addColumn('feedback_at', 'bigint')
+          .addColumn('planned_due_at', 'bigint')
+          .addColumn('alert_state', 'varchar(16)')
+          .addColumn('resolution_suggested_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .execute();
+        // One open work order per fault identity, enforced by the database so that two engine
+        // processes racing on the same alert cannot both open one.
+        await db.schema
+          .createIndex('work_orders_open_identity')
+          .on('work_orders')
+          .column('identity')
+          .unique()
+          .where(sql<boolean>`identity is not null and status in ('new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold')`)
+          .execute();
+        await db.schema.createIndex('work_orders_identity').on('work_orders').columns(['identity', 'created_at']).execute();
+        await db.schema.createIndex('work_orders_site_status').on('work_orders').columns(['site_id', 'status']).execute();
+        await db.schema.createIndex('work_orders_device').on('work_orders').column('device_id').execute();
+        await db.schema
+          .createTable('work_order_events')
+          .addColumn('id', id, serial)
+          .addColumn('work_order_id', id, (c) => c.notNull().references('work_orders.id'))
+          .addColumn('ts', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'varchar(100)', (c) => c.notNull())
+          .addColumn('kind', 'varchar(32)', (c) => c.notNull())
+          .addColumn('from_state', 'varchar(16)')
+          .addColumn('to_state', 'varchar(16)')
+          .addColumn('note', 'text')
+          .addColumn('data', 'text')
+          .execute();
+        await db.schema.createIndex('work_order_events_order').on('work_order_events').columns(['work_order_id', 'ts']).execute();
+        await db.schema
+          .createTable('work_order_breaches')
+          .addColumn('work_order_id', id, (c) => c.notNull().references('work_orders.id'))
+          .addColumn('clock', 'varchar(16)', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('detected_at', 'bigint', (c) => c.notNull())
+          .addColumn('grade', 'varchar(16)', (c) => c.notNull())
+          .addColumn('site_id', 'varchar(64)', (c) => c.notNull())
+          .addPrimaryKeyConstraint('work_order_breaches_identity', ['work_order_id', 'clock', 'due_at'])
+          .execute();
+        await db.schema.createIndex('work_order_breaches_site').on('work_order_breaches').columns(['site_id', 'due_at']).execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', id, serial)
+          .addColumn('name', 'varchar(100)', (c) => c.notNull().unique())
+          .addColumn('role', 'varchar(16)', (c) => c.notNull())
+          .addColumn('site_id', 'varchar(64)')
+          .addColumn('digest', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'varchar(100)', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+      },
+    },
+    '0003_silences': {
+      async up(db: Kysely<unknown>) {
+        // Maintenance windows. Expired ones are kept for history (expired_at set, never deleted).
+        await db.schema
+          .createTable('silences')
+          .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('site_id', 'varchar(64)')
+          .addColumn('device_id', 'varchar(64)')
+          .addColumn('rule_ids', 'text', (c) => c.notNull())
+          .addColumn('author', 'varchar(100)', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('timezone', 'varchar(64)', (c) => c.notNull())
+          .addColumn('starts_at', 'bigint')
+          .addColumn('ends_at', 'bigint')
+          .addColumn('schedule', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expired_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('silences_site').on('silences').column('site_id').execute();
+        await db.schema.createIndex('silences_device').on('silences').column('device_id').execute();
       },
     },
   };

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { WorkOrderTables } from './work-order-schema.js';
 
 /** Times are epoch milliseconds (BIGINT on PostgreSQL) so both engines compare them alike. */
 type Millis = ColumnType<number, number, number>;
@@ -72,10 +73,32 @@ export interface AlertsTable {
   updated_at: Millis;
 }
 
-export interface Database {
+/** A silence (maintenance window); rules/silences.ts has the format. */
+export interface SilencesTable {
+  id: string;
+  site_id: string | null;
+  device_id: string | null;
+  /** JSON array of rule ids; empty: every rule of the scope. */
+  rule_ids: string;
+  author: string;
+  reason: string;
+  timezone: string;
+  /** One-off window [starts_at, ends_at); null for a recurring schedule. */
+  starts_at: Millis | null;
+  ends_at: Millis | null;
+  /** Recurring schedule as JSON; null for a one-off window. */
+  schedule: string | null;
+  created_at: Millis;
+  updated_at: Millis;
+  /** Set when expired by hand; the row is kept. */
+  expired_at: Millis | null;
+}
+
+export interface Database extends WorkOrderTables {
   alerts: AlertsTable;
   sites: SitesTable;
   devices: DevicesTable;
   dead_letters: DeadLettersTable;
   device_events: DeviceEventsTable;
+  silences: SilencesTable;
 }

@@ -1,0 +1,72 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ROLES } from '../auth/roles.js';
+import { TokenNameTakenError, type ApiTokenRepository } from '../storage/sql/token-repository.js';
+import type { ApiContext } from './context.js';
+import { ErrorBody } from './errors.js';
+import { IsoTime, list } from './schemas.js';
+import { iso } from './time-params.js';
+
+const TokenView = z.object({
+  name: z.string(),
+  role: z.enum(ROLES),
+  siteId: z.string().optional(),
+  createdAt: IsoTime,
+  createdBy: z.string(),
+  revokedAt: IsoTime.optional(),
+});
+
+/** API tokens with roles; admin only. The token itself is shown once, when created. */
+export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { tokens: ApiTokenRepository } }> = async (app, { ctx }) => {
+  const admin = { roles: ['admin'] as const };
+  app.get('/api/tokens', { config: admin, schema: { tags: ['access'], summary: 'API tokens (without the secrets)', response: { 200: list(TokenView) } } }, async () => {
+    const tokens = await ctx.tokens.list();
+    const items = tokens.map(({ revokedAt, createdAt, ...t }) => ({ ...t, createdAt: iso(createdAt), ...(revokedAt !== undefined && { revokedAt: iso(revokedAt) }) }));
+    return { items, total: items.length };
+  });
+
+  app.post(
+    '/api/tokens',
+    {
+      config: admin,
+      schema: {
+        tags: ['access'],
+        summary: 'Create a token for a person or system with a role; hospital tokens are limited to one site',
+        body: z
+          .strictObject({
+            name: z.string().trim().min(1).max(100).describe('who holds it; shown in work-order timelines'),
+            role: z.enum(ROLES),
+            siteId: z.string().min(1).optional().describe('hospital role: the site it may see'),
+          })
+          .superRefine((b, c) => {
+            if (b.role === 'hospital' && !b.siteId) c.addIssue({ code: 'custom', path: ['siteId'], message: 'a hospital token needs siteId' });
+            if (b.role !== 'hospital' && b.siteId) c.addIssue({ code: 'custom', path: ['siteId'], message: 'only hospital tokens are limited to a site' });
+          }),
+        response: { 201: TokenView.extend({ token: z.string().describe('shown only now; keep it safe') }), 400: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const { name, role, siteId } = request.body;
+      if (siteId && !ctx.registry.getSite(siteId)) return reply.code(400).send({ error: 'unknown_site', message: `site ${siteId} is not registered` });
+      try {
+        const { token, record } = await ctx.tokens.create({ name, role, ...(siteId && { siteId }) }, request.principal.name, ctx.now());
+        ctx.logger.info({ token: name, role, site: siteId, by: request.principal.name }, 'API token created');
+        const { revokedAt: _revoked, createdAt, ...rest } = record;
+        return reply.code(201).send({ ...rest, createdAt: iso(createdAt), token });
+      } catch (error) {
+        if (error instanceof TokenNameTakenError) return reply.code(409).send({ error: 'name_taken', message: error.message });
+        throw error;
+      }
+    },
+  );
+
+  app.delete(
+    '/api/tokens/:name',
+    { config: admin, schema: { tags: ['access'], summary: 'Revoke a token', params: z.object({ name: z.string().min(1) }), response: { 204: z.null().describe('revoked'), 404: ErrorBody } } },
+    async (request, reply) => {
+      if (!(await ctx.tokens.revoke(request.params.name, ctx.now()))) return reply.code(404).send({ error: 'not_found', message: `no live token named ${request.params.name}` });
+      ctx.logger.info({ token: request.params.name, by: request.principal.name }, 'API token revoked');
+      return reply.code(204).send(null);
+    },
+  );
+};

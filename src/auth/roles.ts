@@ -1,0 +1,33 @@
+/**
+ * Who may do what. Roles, most to least powerful: admin (everything, tokens), supervisor (work
+ * orders, rules, silences, devices), engineer (handles work orders), hospital (a hospital's
+ * equipment staff: sees and reports for its own site, confirms and closes its work orders).
+ */
+export const ROLES = ['admin', 'supervisor', 'engineer', 'hospital'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_LABELS: Readonly<Record<Role, { zh: string; en: string }>> = {
+  admin: { zh: '管理员', en: 'administrator' },
+  supervisor: { zh: '主管', en: 'supervisor' },
+  engineer: { zh: '工程师', en: 'service engineer' },
+  hospital: { zh: '医院设备科（仅本院）', en: 'hospital viewer (own site only)' },
+};
+
+/** The vendor's service staff: every route that does not say otherwise is theirs. */
+export const STAFF: readonly Role[] = ['admin', 'supervisor', 'engineer'];
+export const MANAGERS: readonly Role[] = ['admin', 'supervisor'];
+export const EVERYONE: readonly Role[] = ROLES;
+
+/** An authenticated caller. */
+export interface Principal {
+  /** Shown in audit trails (who did each step). */
+  readonly name: string;
+  readonly role: Role;
+  /** hospital role: the only site it sees. */
+  readonly siteId?: string;
+}
+
+/** Whether the principal may see data of `siteId`. */
+export function canSeeSite(principal: Principal, siteId: string): boolean {
+  return principal.role !== 'hospital' || principal.siteId === siteId;
+}
