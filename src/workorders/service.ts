@@ -153,7 +153,7 @@ export class WorkOrderService {
         const latest = await store.latestForIdentity(identity);
         if (latest?.status === 'resolved') {
           // The fix did not hold: the same work order goes back to work.
-          await this.change(latest, { status: 'in_progress', alertState: 'firing', grade: moreSerious(latest.grade, grade), updatedAt: now }, [
+          await this.change(latest, { status: 'in_progress', alertState: 'firing', grade: moreSerious(latest.grade, grade), resolvedAt: null, resolvedBy: null, feedbackAt: null, resolutionSuggestedAt: null, updatedAt: now }, [
             { ts: now, actor: SYSTEM_ACTOR, kind: 'transition', from: 'resolved', to: 'in_progress', note: `告警再次触发 / alert fired again: ${alert.message.zh}`, data },
           ]);
           continue;
@@ -193,7 +193,7 @@ export class WorkOrderService {
           this.timeZone(device.site),
         );
         if (created) logger.info({ workOrder: workOrder.number, kind, grade, device: device.id, rule: alert.ruleId }, 'work order opened by an alert');
-        else await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: alert.message.zh, data }]);
+        else await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), resolutionSuggestedAt: null, updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: alert.message.zh, data }]);
         continue;
       }
       const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');

@@ -4,6 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGuardian, type RunningGuardian } from '../../src/engine/guardian.js';
 import { silentLogger } from '../../src/log.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
+import { needs } from '../support/servers.js';
+import { postgresTarget, type Target } from '../support/sql-targets.js';
+
+const PG_URL = process.env.GUARDIAN_TEST_DATABASE_URL?.trim() || undefined;
+const postgres = needs('on PostgreSQL', PG_URL !== undefined, 'no PostgreSQL at GUARDIAN_TEST_DATABASE_URL');
 
 const TOKEN = 'test-admin-token-0123456789';
 // One MR whose helium compressor stops three days into a seven-day backfill, and a healthy one.
@@ -38,19 +43,46 @@ interface AlertItem {
   forecast?: { crossingAt: string; earliest: string; latest?: string; slopePerDay: number };
 }
 
-describe('a fault scenario published through the broker raises its alerts, forecast included, in /api/alerts', () => {
+interface WorkOrderItem {
+  number: string;
+  kind: string;
+  channel: string;
+  status: string;
+  grade: string;
+  ruleId?: string;
+  plannedDueAt?: string;
+  device: { vendor: string; location?: { room?: string } };
+  clocks: Array<{ name: string }>;
+}
+
+const databases: Array<{ title: string; skip: boolean; target?: () => Target }> = [
+  { title: 'on SQLite', skip: false },
+  { title: postgres.title, skip: postgres.skip, target: () => postgresTarget(PG_URL!) },
+];
+
+describe.each(databases)('a fault scenario published through the broker raises its alerts and opens work orders ($title)', ({ skip, target: makeTarget }) => {
   const dir = tempDir();
   let guardian: RunningGuardian;
+  const target = skip ? undefined : makeTarget?.();
   const alerts = async (query: string): Promise<AlertItem[]> => {
     const response = await fetch(`${guardian.httpUrl}/api/alerts?${query}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(response.status).toBe(200);
     return ((await response.json()) as { items: AlertItem[] }).items;
   };
 
+  const get = async <T>(path: string): Promise<T> => {
+    const response = await fetch(`${guardian.httpUrl}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(response.status).toBe(200);
+    return (await response.json()) as T;
+  };
+
   beforeAll(async () => {
+    if (skip) return;
     writeFileSync(join(dir.path, 'fleet.yaml'), FLEET);
+    const url = target ? (await target.fresh()).url : undefined;
     guardian = await startGuardian({
       config: testConfig(dir.path, {
+        ...(url && { database: { url } }),
         fleetFile: join(dir.path, 'fleet.yaml'),
         simulate: { enabled: true, backfill: '7d', backfillTick: '5m', interval: '5s', seed: 11 },
       }),
@@ -61,10 +93,11 @@ describe('a fault scenario published through the broker raises its alerts, forec
 
   afterAll(async () => {
     await guardian?.stop();
+    await target?.cleanup();
     dir.remove();
   });
 
-  it('warns of the helium crossing with a forecast and raises the compressor fault; the healthy scanner raises nothing', async () => {
+  it.skipIf(skip)('warns of the helium crossing with a forecast, raises the compressor fault, and each opens its work order; the healthy scanner raises nothing', async () => {
     const firing = await waitFor(
       async () => {
         const items = await alerts('device=MR-STOP&state=firing');
@@ -87,5 +120,24 @@ describe('a fault scenario published through the broker raises its alerts, forec
     expect(compressor.grade).toBe('severe');
 
     expect(await alerts('device=MR-OK')).toEqual([]);
+
+    // Each alert opened a work order by itself: corrective for the fault, planned for the forecast.
+    const orders = await waitFor(
+      async () => {
+        const { items } = await get<{ items: WorkOrderItem[] }>('/api/work-orders?device=MR-STOP');
+        return items.some((w) => w.ruleId === 'compressor-off') && items.some((w) => w.ruleId === 'helium-level-forecast') ? items : undefined;
+      },
+      { timeoutMs: 30_000, what: 'work orders for MR-STOP' },
+    );
+    const corrective = orders.find((w) => w.ruleId === 'compressor-off')!;
+    expect(corrective).toMatchObject({ kind: 'corrective', channel: 'auto', status: 'new', grade: 'severe', device: { vendor: 'Siemens', location: { room: '105' } } });
+    expect(corrective.number).toMatch(/^WO-\d{6}-\d{4}$/);
+    expect(corrective.clocks.map((c) => c.name)).toContain('respond');
+    const planned = orders.find((w) => w.ruleId === 'helium-level-forecast')!;
+    expect(planned.kind).toBe('planned');
+    expect(Date.parse(planned.plannedDueAt!)).toBeGreaterThan(Date.now());
+    // One per fault identity.
+    expect(new Set(orders.map((w) => w.ruleId)).size).toBe(orders.length);
+    expect((await get<{ items: WorkOrderItem[] }>('/api/work-orders?device=MR-OK')).items).toEqual([]);
   }, 120_000);
 });

@@ -1,0 +1,165 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGuardian, type RunningGuardian } from '../../src/engine/guardian.js';
+import { silentLogger } from '../../src/log.js';
+import { tempDir, testConfig } from '../helpers.js';
+
+const ADMIN = 'test-admin-token-0123456789';
+const FLEET = `
+sites:
+  - { id: h1, name: 第一医院 }
+  - { id: h2, name: 第二医院 }
+devices:
+  - { id: MR-1, site: h1, modality: MR, vendor: Siemens, model: Avanto, installDate: "2019-05-01", location: { department: 放射科, floor: "1", room: "105" } }
+  - { id: CT-2, site: h2, modality: CT, vendor: GE, model: Revolution }
+`;
+
+type Json = Record<string, unknown> & { items?: Array<Record<string, unknown>>; total?: number };
+
+describe('work-order API: roles, validation, transitions', () => {
+  const dir = tempDir();
+  let guardian: RunningGuardian;
+  const tokens: Record<string, string> = { admin: ADMIN };
+  const call = async (who: string | undefined, method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> => {
+    const response = await fetch(`${guardian.httpUrl}${path}`, {
+      method,
+      headers: { ...(who && { authorization: `Bearer ${tokens[who] ?? who}` }), ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text ? JSON.parse(text) : {}) as Json };
+  };
+  const report = (deviceId: string) => ({
+    deviceId,
+    channel: 'hotline',
+    grade: 'general',
+    title: '图像伪影',
+    phenomenon: '扫描图像出现环状伪影',
+    alarmCodes: ['E1203'],
+    faultType: 'detector',
+    faultAt: '2026-11-25T01:58:00Z',
+    reporter: { name: '王工', phone: '13800000000', department: '设备科' },
+  });
+
+  beforeAll(async () => {
+    writeFileSync(join(dir.path, 'fleet.yaml'), FLEET);
+    guardian = await startGuardian({ config: testConfig(dir.path, { fleetFile: join(dir.path, 'fleet.yaml'), autoRegister: false }), explicit: new Set(['mqtt.port']), logger: silentLogger() });
+    for (const [name, role, siteId] of [
+      ['supervisor-chen', 'supervisor'],
+      ['engineer-li', 'engineer'],
+      ['h1-equipment', 'hospital', 'h1'],
+    ] as const) {
+      const created = await call('admin', 'POST', '/api/tokens', { name, role, ...(siteId && { siteId }) });
+      expect(created.status).toBe(201);
+      tokens[name] = created.body.token as string;
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    await guardian?.stop();
+    dir.remove();
+  });
+
+  it('401 without a valid token, 403 for a role that may not', async () => {
+    expect((await call(undefined, 'GET', '/api/work-orders')).status).toBe(401);
+    expect((await call('not-a-token', 'GET', '/api/work-orders')).status).toBe(401);
+    expect((await call('engineer-li', 'GET', '/api/tokens')).status).toBe(403);
+    expect((await call('h1-equipment', 'GET', '/api/devices')).status).toBe(403);
+    const tokenList = await call('admin', 'GET', '/api/tokens');
+    expect(tokenList.body.items?.map((t) => t.name)).toEqual(['supervisor-chen', 'engineer-li', 'h1-equipment']);
+    expect(JSON.stringify(tokenList.body)).not.toContain(tokens['engineer-li']);
+    expect((await call('admin', 'POST', '/api/tokens', { name: 'x', role: 'hospital' })).status).toBe(400);
+  });
+
+  it('creates from a manual channel with the tender’s fields and finds it by number', async () => {
+    const created = await call('supervisor-chen', 'POST', '/api/work-orders', report('MR-1'));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      number: expect.stringMatching(/^WO-\d{6}-\d{4}$/),
+      status: 'new',
+      statusLabel: { zh: '新建' },
+      channel: 'hotline',
+      channelLabel: { zh: '服务热线' },
+      gradeLabel: { zh: '一般故障' },
+      faultType: 'detector',
+      alarmCodes: ['E1203'],
+      reporter: { name: '王工', phone: '13800000000', department: '设备科' },
+      device: { vendor: 'Siemens', model: 'Avanto', installDate: '2019-05-01', location: { department: '放射科', floor: '1', room: '105' } },
+      faultAt: '2026-11-25T01:58:00.000Z',
+      reportedBy: 'supervisor-chen',
+      allowedActions: ['notify', 'acknowledge', 'cancel'],
+    });
+    expect((created.body.clocks as Array<{ name: string }>).map((c) => c.name)).toEqual(['respond']);
+    const byNumber = await call('engineer-li', 'GET', `/api/work-orders/${created.body.number as string}`);
+    expect(byNumber.status).toBe(200);
+    expect(byNumber.body.id).toBe(created.body.id);
+    expect((byNumber.body.timeline as Array<{ kind: string; actor: string }>)[0]).toMatchObject({ kind: 'created', actor: 'supervisor-chen' });
+  });
+
+  it('validation errors are clear 400s that name the field', async () => {
+    const missing = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), reporter: undefined, channel: 'fax' });
+    expect(missing.status).toBe(400);
+    expect(missing.body.message).toMatch(/channel/);
+    expect(missing.body.message).toMatch(/reporter/);
+    expect((await call('supervisor-chen', 'POST', '/api/work-orders', report('NOPE'))).body).toMatchObject({ error: 'unknown_device' });
+    const created = await call('supervisor-chen', 'POST', '/api/work-orders', report('MR-1'));
+    const bad = await call('supervisor-chen', 'POST', `/api/work-orders/${created.body.id as number}/transitions`, { action: 'close', satisfaction: 9 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/satisfaction/);
+  });
+
+  it('transitions follow the state machine: 409 with the allowed actions, roles per action, audit trail', async () => {
+    const created = await call('supervisor-chen', 'POST', '/api/work-orders', report('MR-1'));
+    const path = `/api/work-orders/${created.body.number as string}/transitions`;
+    const early = await call('engineer-li', 'POST', path, { action: 'resolve', resolution: 'x' });
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ error: 'transition_not_allowed', status: 'new', allowedActions: ['notify', 'acknowledge', 'cancel'] });
+    expect((await call('engineer-li', 'POST', path, { action: 'cancel', note: '重复报修' })).status).toBe(403);
+    expect((await call('engineer-li', 'POST', path, { action: 'acknowledge' })).body.status).toBe('acknowledged');
+    expect((await call('engineer-li', 'POST', path, { action: 'respond' })).body).toMatchObject({ error: 'mode_required' });
+    expect((await call('engineer-li', 'POST', path, { action: 'respond', mode: 'remote', note: '已远程连接' })).body).toMatchObject({ status: 'responding', responseMode: 'remote' });
+    expect((await call('engineer-li', 'POST', path, { action: 'start' })).body.status).toBe('in_progress');
+    expect((await call('engineer-li', 'POST', path, { action: 'hold', note: '等待探测器模块备件' })).body.status).toBe('on_hold');
+    expect((await call('engineer-li', 'POST', path, { action: 'resume' })).body.status).toBe('in_progress');
+    expect((await call('engineer-li', 'POST', path, { action: 'resolve', resolution: '更换探测器模块并校准' })).body.status).toBe('resolved');
+    expect((await call('engineer-li', 'POST', path, { action: 'close', satisfaction: 5 })).status).toBe(403);
+    const closed = await call('h1-equipment', 'POST', path, { action: 'close', satisfaction: 5, comment: '响应及时' });
+    expect(closed.body).toMatchObject({ status: 'closed', satisfaction: 5, satisfactionComment: '响应及时', closedBy: 'h1-equipment', allowedActions: [] });
+    const detail = await call('supervisor-chen', 'GET', `/api/work-orders/${created.body.id as number}`);
+    const steps = (detail.body.timeline as Array<{ kind: string; actor: string; from?: string; to?: string }>).filter((e) => e.kind === 'transition').map((e) => `${e.actor}:${e.from}>${e.to}`);
+    expect(steps).toEqual([
+      'engineer-li:new>acknowledged',
+      'engineer-li:acknowledged>responding',
+      'engineer-li:responding>in_progress',
+      'engineer-li:in_progress>on_hold',
+      'engineer-li:on_hold>in_progress',
+      'engineer-li:in_progress>resolved',
+      'h1-equipment:resolved>closed',
+    ]);
+    expect(detail.body).toMatchObject({ acknowledgedBy: 'engineer-li', respondedBy: 'engineer-li', resolvedBy: 'engineer-li', resolution: '更换探测器模块并校准' });
+  });
+
+  it('a hospital viewer sees and reports for its own site only', async () => {
+    const other = await call('supervisor-chen', 'POST', '/api/work-orders', report('CT-2'));
+    expect(other.status).toBe(201);
+    expect((await call('h1-equipment', 'GET', `/api/work-orders/${other.body.id as number}`)).status).toBe(404);
+    expect((await call('h1-equipment', 'POST', '/api/work-orders', report('CT-2'))).status).toBe(403);
+    const own = await call('h1-equipment', 'POST', '/api/work-orders', { ...report('MR-1'), channel: 'web' });
+    expect(own.status).toBe(201);
+    const listed = await call('h1-equipment', 'GET', '/api/work-orders?limit=1000');
+    expect(listed.body.items!.length).toBeGreaterThan(0);
+    expect(listed.body.items!.every((w) => w.siteId === 'h1')).toBe(true);
+    const all = await call('supervisor-chen', 'GET', '/api/work-orders?site=h2');
+    expect(all.body.items!.map((w) => w.id)).toContain(other.body.id);
+  });
+
+  it('lists with filters: status, grade, overdue', async () => {
+    const open = await call('supervisor-chen', 'GET', '/api/work-orders?status=open&grade=general');
+    expect(open.body.items!.every((w) => ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'].includes(w.status as string) && w.grade === 'general')).toBe(true);
+    expect((await call('supervisor-chen', 'GET', '/api/work-orders?status=bogus')).status).toBe(400);
+    // Nothing reported here is 30 minutes old yet.
+    expect((await call('supervisor-chen', 'GET', '/api/work-orders?overdue=true')).body.total).toBe(0);
+    expect((await call('supervisor-chen', 'GET', '/api/work-orders?overdue=false')).body.total).toBeGreaterThan(0);
+  });
+});
