@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { GRADE_LABELS, GRADES } from '../../rules/types.js';
 import { canSeeSite, EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
 import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../catalogue/fault-types.js';
-import { CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
+import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
 import { WorkOrderError, type WorkOrderService } from '../workorders/service.js';
 import { allowedActions, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderAction } from '../workorders/state-machine.js';
 import { CHANNEL_LABELS, CHANNELS, RESPONSE_MODES, SatisfactionSchema, WORK_ORDER_KINDS, type WorkOrder, type WorkOrderEvent } from '../workorders/types.js';
@@ -261,6 +261,61 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
       let found = await service.list({ ...(site && { site }), ...(q.device && { device: q.device }), ...(q.status && { status: q.status }), ...(q.grade && { grade: q.grade }), ...(q.kind && { kind: q.kind }) });
       if (q.overdue) found = found.filter((w) => isOverdue(service.clocks(w, now)) === (q.overdue === 'true'));
       return { items: found.slice(q.offset, q.offset + q.limit).map((w) => workOrderView(service, w, now)), total: found.length };
+    },
+  );
+
+  app.get(
+    '/api/escalations',
+    {
+      config: { roles: EVERYONE },
+      schema: {
+        tags: ['work orders'],
+        summary: 'Breached response-time clocks (escalations), oldest due first; recorded once each, for follow-up and reports',
+        querystring: z.object({
+          site: z.string().optional(),
+          from: z.iso.datetime({ offset: true }).optional().describe('due at or after'),
+          to: z.iso.datetime({ offset: true }).optional().describe('due before'),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+        response: {
+          200: list(
+            z.object({
+              workOrderId: z.number().int(),
+              number: z.string().optional(),
+              clock: z.enum(CLOCK_NAMES),
+              label: Label,
+              dueAt: IsoTime,
+              detectedAt: IsoTime,
+              grade: z.enum(GRADES),
+              siteId: z.string(),
+            }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const principal = request.principal;
+      if (principal.role === 'hospital' && q.site && q.site !== principal.siteId) return { items: [], total: 0 };
+      const site = principal.role === 'hospital' ? principal.siteId : q.site;
+      const found = await service.breaches({ ...(site && { site }), ...(q.from && { from: Date.parse(q.from) }), ...(q.to && { to: Date.parse(q.to) }) });
+      const numbers = new Map<number, string>();
+      const items = [];
+      for (const b of found.slice(0, q.limit)) {
+        if (!numbers.has(b.workOrderId)) numbers.set(b.workOrderId, (await service.get(String(b.workOrderId)).catch(() => undefined))?.number ?? '');
+        const clock = b.clock as (typeof CLOCK_NAMES)[number];
+        items.push({
+          workOrderId: b.workOrderId,
+          ...(numbers.get(b.workOrderId) && { number: numbers.get(b.workOrderId)! }),
+          clock,
+          label: CLOCK_LABELS[clock],
+          dueAt: iso(b.dueAt),
+          detectedAt: iso(b.detectedAt),
+          grade: b.grade,
+          siteId: b.siteId,
+        });
+      }
+      return { items, total: found.length };
     },
   );
 

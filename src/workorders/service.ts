@@ -14,7 +14,7 @@ import { faultTypeOfMetric, type FaultType } from '../catalogue/fault-types.js';
 import type { DeviceRegistry, RegisteredDevice } from '../devices/registry.js';
 import { DEFAULT_CLOCK_POLICY, workOrderClocks, type ClockPolicy, type ClockStatus } from './clocks.js';
 import { applyAction, isOpen, type WorkOrderAction, type WorkOrderState } from './state-machine.js';
-import type { Channel, DeviceSnapshot, NewEvent, Reporter, ResponseMode, WorkOrder, WorkOrderEvent, WorkOrderFilter, WorkOrderKind, WorkOrderPatch, WorkOrderStore } from './types.js';
+import type { Breach, Channel, DeviceSnapshot, NewEvent, Reporter, ResponseMode, WorkOrder, WorkOrderEvent, WorkOrderFilter, WorkOrderKind, WorkOrderPatch, WorkOrderStore } from './types.js';
 
 export const SYSTEM_ACTOR = 'system';
 
@@ -260,6 +260,10 @@ export class WorkOrderService {
 
   list(filter: WorkOrderFilter): Promise<WorkOrder[]> {
     return this.options.store.list(filter);
+  }
+
+  breaches(filter: { site?: string; from?: number; to?: number }): Promise<Breach[]> {
+    return this.options.store.breaches(filter);
   }
 
   timeline(id: number): Promise<WorkOrderEvent[]> {

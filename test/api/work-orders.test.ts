@@ -161,5 +161,7 @@ describe('work-order API: roles, validation, transitions', () => {
     // Nothing reported here is 30 minutes old yet.
     expect((await call('supervisor-chen', 'GET', '/api/work-orders?overdue=true')).body.total).toBe(0);
     expect((await call('supervisor-chen', 'GET', '/api/work-orders?overdue=false')).body.total).toBeGreaterThan(0);
+    // No clock has run out yet, so there is nothing to escalate.
+    expect((await call('h1-equipment', 'GET', '/api/escalations')).body).toEqual({ items: [], total: 0 });
   });
 });
