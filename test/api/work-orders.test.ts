@@ -154,6 +154,14 @@ describe('work-order API: roles, validation, transitions', () => {
     expect(all.body.items!.map((w) => w.id)).toContain(other.body.id);
   });
 
+  it('are described in the OpenAPI document at /docs', async () => {
+    const response = await fetch(`${guardian.httpUrl}/docs/json`);
+    expect(response.status).toBe(200);
+    const doc = (await response.json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/work-orders', '/api/work-orders/{id}', '/api/work-orders/{id}/transitions', '/api/escalations', '/api/tokens']));
+    expect(Object.keys(doc.paths['/api/work-orders']!)).toEqual(expect.arrayContaining(['get', 'post']));
+  });
+
   it('lists with filters: status, grade, overdue', async () => {
     const open = await call('supervisor-chen', 'GET', '/api/work-orders?status=open&grade=general');
     expect(open.body.items!.every((w) => ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'].includes(w.status as string) && w.grade === 'general')).toBe(true);
