@@ -6,6 +6,7 @@ import type { RuleEngine } from '../../rules/engine.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import type { TelemetryStore } from '../storage/telemetry-store.js';
+import type { SilenceService } from '../silences/silence-service.js';
 import type { ApiTokenRepository } from '../storage/sql/token-repository.js';
 import type { WorkOrderService } from '../workorders/service.js';
 
@@ -23,6 +24,8 @@ export interface ApiContext {
   readonly telemetry: TelemetryStore;
   readonly deadLetters: DeadLetterRepository;
   readonly events: DeviceEventRepository;
+  /** Silences (maintenance windows). */
+  readonly silences: SilenceService;
   readonly workOrders: WorkOrderService;
   /** API tokens with roles, beside the admin token. */
   readonly tokens: ApiTokenRepository;

@@ -11,6 +11,7 @@ import { healthRoutes } from './health.js';
 import { alertRoutes } from './alerts.js';
 import { ruleRoutes } from './rules.js';
 import { siteRoutes } from './sites.js';
+import { silenceRoutes } from './silences.js';
 import { tokenRoutes } from './tokens.js';
 import { workOrderRoutes } from './work-orders.js';
 
@@ -42,6 +43,7 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   await app.register(deadLetterRoutes, { ctx });
   await app.register(ruleRoutes, { ctx });
   await app.register(alertRoutes, { ctx });
+  await app.register(silenceRoutes, { ctx });
   await app.register(workOrderRoutes, { ctx });
   await app.register(tokenRoutes, { ctx });
   return app;

@@ -25,6 +25,8 @@ import { DEFAULT_CLOCK_POLICY } from '../workorders/clocks.js';
 import { WorkOrderService } from '../workorders/service.js';
 import { registerEngineMetrics } from '../../rules/engine-metrics.js';
 import { AlertRepository } from '../storage/sql/alert-repository.js';
+import { SilenceRepository } from '../storage/sql/silence-repository.js';
+import { SilenceService } from '../silences/silence-service.js';
 import { formatPackError } from '../../rules/pack-loader.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
@@ -55,6 +57,8 @@ export interface RunningGuardian {
   readonly telemetry: TelemetryStore;
   readonly rules: RuleSet;
   readonly engine: RuleEngine;
+  /** Silences (maintenance windows); `activeFor` answers the rule engine's SilenceLookup. */
+  readonly silences: SilenceService;
   readonly pipeline: IngestPipeline;
   readonly simulator?: SimulatorHandle;
   readonly dataDir: string;
@@ -151,6 +155,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     });
     const deadLetterRepository = new DeadLetterRepository(sql.db);
     const events = new DeviceEventRepository(sql.db);
+    const silences = await SilenceService.open(new SilenceRepository(sql.db), { logger: logger.child({ component: 'silences' }), now });
 
     const engine = new RuleEngine({
       rules,
@@ -159,7 +164,15 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       logger: logger.child({ component: 'rules' }),
       now,
       reorderMs: config.rules.reorderTolerance,
+      // Maintenance windows: evaluation goes on, notifications and work orders are held.
+      silences,
     });
+    // Other instances on the same database may change silences; pick those changes up.
+    const silenceReload = setInterval(() => {
+      silences.reload().catch((err: unknown) => logger.error({ err }, 'reloading silences failed'));
+    }, 30_000);
+    silenceReload.unref();
+    cleanups.push(async () => clearInterval(silenceReload));
     await engine.warm();
     const warmed = await engine.warmWindows(telemetry, now());
     logger.info(warmed, 'rule windows warmed from the telemetry store');
@@ -252,6 +265,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         telemetry,
         deadLetters: deadLetterRepository,
         events,
+        silences,
         metrics: metricsRegistry,
         adminToken,
         logger,
@@ -308,6 +322,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       telemetry,
       rules,
       engine,
+      silences,
       pipeline,
       ...(simulator && { simulator }),
       dataDir,

@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGuardian, type RunningGuardian } from '../../src/engine/guardian.js';
 import { silentLogger } from '../../src/log.js';
-import { tempDir, testConfig } from '../helpers.js';
+import { tempDir, testConfig, waitFor } from '../helpers.js';
 
 const ADMIN = 'test-admin-token-0123456789';
 const FLEET = `
@@ -152,6 +153,40 @@ describe('work-order API: roles, validation, transitions', () => {
     expect(listed.body.items!.every((w) => w.siteId === 'h1')).toBe(true);
     const all = await call('supervisor-chen', 'GET', '/api/work-orders?site=h2');
     expect(all.body.items!.map((w) => w.id)).toContain(other.body.id);
+  });
+
+  it('alerts open work orders by themselves, except while a maintenance window silences them', async () => {
+    const silence = await call('supervisor-chen', 'POST', '/api/silences', {
+      scope: { deviceId: 'MR-1' },
+      author: '陈主管',
+      reason: '液氦补充，计划停机',
+      window: { startsAt: new Date(Date.now() - 3_600_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString() },
+    });
+    expect(silence.status).toBe(201);
+    const client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: 'work-order-test' });
+    try {
+      const now = Date.now();
+      // Helium at 45 % (severe) on the silenced MR, and a gantry at 40 °C for 10 minutes on the CT.
+      const helium = Array.from({ length: 5 }, (_, i) => ({ ts: now - (5 - i) * 60_000, metrics: { helium_level_pct: 45 } }));
+      const gantry = Array.from({ length: 11 }, (_, i) => ({ ts: now - (11 - i) * 60_000, metrics: { gantry_temp_c: 40 } }));
+      await client.publishAsync('guardian/h1/MR-1/telemetry', JSON.stringify({ samples: helium }), { qos: 1 });
+      await client.publishAsync('guardian/h2/CT-2/telemetry', JSON.stringify({ samples: gantry }), { qos: 1 });
+    } finally {
+      await client.endAsync();
+    }
+    const auto = await waitFor(
+      async () => {
+        const listed = await call('supervisor-chen', 'GET', '/api/work-orders?device=CT-2');
+        return listed.body.items!.find((w) => w.channel === 'auto');
+      },
+      { what: 'an automatic work order for CT-2' },
+    );
+    expect(auto).toMatchObject({ kind: 'corrective', grade: 'general', ruleId: 'gantry-warm', faultType: 'cooling', reportedBy: 'system' });
+    const alerts = await call('supervisor-chen', 'GET', '/api/alerts?device=MR-1');
+    const helium = alerts.body.items!.find((a) => a.ruleId === 'helium-level-low');
+    expect(helium).toMatchObject({ state: 'firing', grade: 'severe', silencedBy: silence.body.id });
+    const mr = await call('supervisor-chen', 'GET', '/api/work-orders?device=MR-1');
+    expect(mr.body.items!.filter((w) => w.channel === 'auto')).toEqual([]);
   });
 
   it('are described in the OpenAPI document at /docs', async () => {
