@@ -43,10 +43,10 @@ export function expectedRange(n: number): number {
   return D2[D2.length - 1]![1];
 }
 
-function median(values: number[]): number {
-  values.sort((a, b) => a - b);
-  const mid = values.length >> 1;
-  return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+function median(values: ArrayLike<number>): number {
+  const sorted = Float64Array.from(values).sort();
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function withinScale(buckets: readonly BucketStats[]): number {
@@ -63,7 +63,7 @@ export function madBaseline(buckets: readonly BucketStats[]): Baseline | undefin
   const filled = buckets.filter((b) => b.count > 0);
   if (filled.length === 0) return undefined;
   const means = filled.map((b) => b.sum / b.count);
-  const centre = median([...means]);
+  const centre = median(means);
   const between = 1.4826 * median(means.map((m) => Math.abs(m - centre)));
   const within = withinScale(filled);
   return { centre, scale: floorScale(Math.hypot(within, between), centre), buckets: filled.length };

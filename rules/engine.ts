@@ -89,6 +89,10 @@ export interface EngineStats {
 const BUCKETS = { trend: 150, rate: 30, anomaly: 200, event_count: 100 } as const;
 /** A trend is refitted at most this many times per window of event time (a fit is O(points²)). */
 const TREND_FITS_PER_WINDOW = 50;
+/** A rate is refitted at most this many times per window of event time. */
+const RATE_FITS_PER_WINDOW = 10;
+/** An alert's message is re-rendered on transitions, and otherwise at most this often (wall time). */
+const RENDER_INTERVAL_MS = 60_000;
 /** An anomaly baseline needs this many buckets and a quarter of its window before it judges. */
 const ANOMALY_MIN_BUCKETS = 8;
 
@@ -550,10 +554,16 @@ export class RuleEngine {
     );
   }
 
-  /** Rate rules: on each new bucket, the robust slope per hour of the window, graded with hysteresis. */
+  /**
+   * Rate rules: the robust slope per hour of the window, graded with hysteresis; refitted as a new
+   * bucket starts, at most RATE_FITS_PER_WINDOW times per window.
+   */
   private rateStep(device: RegisteredDevice, rules: DeviceRules, rule: RateRule, sample: Sample): void {
-    const { series } = this.window(device.id, rule);
+    const state = this.window(device.id, rule);
+    const { series } = state;
     if (!series.add(sample.ts, sample.value)) return;
+    if (sample.ts - state.lastFitAt < rule.window / RATE_FITS_PER_WINDOW) return;
+    state.lastFitAt = sample.ts;
     const perHour = ratePerHour(series.points(series.newest), series.bucketMs, rule.window);
     if (perHour === undefined) return;
     const previous = this.condition(device.id, rule.id);
@@ -702,6 +712,11 @@ export class RuleEngine {
   ): void {
     const id = key(device.id, rule.id);
     const current = this.alerts.get(id);
+    if (!current && 'active' in input && !input.active) {
+      // The common case: a quiet rule stays quiet. Nothing to run through the lifecycle.
+      this.quiet.set(id, condition);
+      return;
+    }
     const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
     const result = evaluate(current?.record ?? newAlertRecord(), { ts, condition: input }, timing);
     if (result.ignored) return;
@@ -717,7 +732,9 @@ export class RuleEngine {
       return;
     }
     this.quiet.delete(id);
-    const message = render(result.record.grade ?? ('grade' in input ? input.grade : undefined));
+    const now = (this.options.now ?? Date.now)();
+    const fresh = current && result.transitions.length === 0 && now - current.updatedAt < RENDER_INTERVAL_MS;
+    const message = fresh ? current.message : render(result.record.grade ?? ('grade' in input ? input.grade : undefined));
     const notifying = result.transitions.some((t) => t.notify);
     let silencedBy = current?.silencedBy;
     if (notifying) silencedBy = this.options.silences?.activeFor({ siteId: device.site, deviceId: device.id, ruleId: rule.id }, ts)?.id;
@@ -728,7 +745,7 @@ export class RuleEngine {
       record: result.record,
       condition,
       message,
-      updatedAt: (this.options.now ?? Date.now)(),
+      updatedAt: fresh ? current.updatedAt : now,
       ...(silencedBy !== undefined && { silencedBy }),
     };
     this.alerts.set(id, alert);

@@ -20,6 +20,8 @@ export class BucketSeries {
   private readonly buckets = new Map<number, Bucket>();
   /** Start of the newest bucket seen. */
   private newestStart = Number.NEGATIVE_INFINITY;
+  /** Whether the map's insertion order is chronological (it is unless a bucket arrived late). */
+  private ordered = true;
 
   constructor(
     /** Bucket width, ms. */
@@ -58,6 +60,7 @@ export class BucketSeries {
       if (part.min < bucket.min) bucket.min = part.min;
       if (part.max > bucket.max) bucket.max = part.max;
     } else {
+      if (start < this.newestStart) this.ordered = false;
       this.buckets.set(start, { ...part });
     }
     if (start <= this.newestStart) return false;
@@ -77,8 +80,8 @@ export class BucketSeries {
   /** Buckets oldest first, optionally only those starting before `before`. */
   points(before = Number.POSITIVE_INFINITY): BucketPoint[] {
     const out: BucketPoint[] = [];
-    for (const [ts, b] of this.buckets) if (ts < before) out.push({ ts, ...b });
-    return out.sort((a, b) => a.ts - b.ts);
+    for (const [ts, b] of this.buckets) if (ts < before) out.push({ ts, count: b.count, sum: b.sum, min: b.min, max: b.max });
+    return this.ordered ? out : out.sort((a, b) => a.ts - b.ts);
   }
 
   /**

@@ -171,9 +171,10 @@ describe('rate rules', () => {
     const alert = engine.list().find((a) => a.ruleId === 'room-rate');
     expect(alert?.record.state).toBe('firing');
     expect(alert?.record.grade).toBe('general');
-    expect(alert!.record.lastValue!).toBeGreaterThan(7);
+    // Refitted every tenth of the window: it fires on the first fit above 6 °C/h.
+    expect(alert!.record.lastValue!).toBeGreaterThan(6);
     expect(alert!.record.lastValue!).toBeLessThan(9);
-    expect(alert!.message.en).toMatch(/warming [78]\.\d+°C\/h over 1 hour/);
+    expect(alert!.message.en).toMatch(/warming [678]\.\d+°C\/h over 1 hour/);
     expect(alert!.message.zh).toContain('1 小时');
   });
 });
