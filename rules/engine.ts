@@ -713,8 +713,10 @@ export class RuleEngine {
     const id = key(device.id, rule.id);
     const current = this.alerts.get(id);
     if (!current && 'active' in input && !input.active) {
-      // The common case: a quiet rule stays quiet. Nothing to run through the lifecycle.
-      this.quiet.set(id, condition);
+      // The common case: a quiet rule stays quiet. Nothing to run through the lifecycle, and
+      // nothing to keep unless its hysteresis grade, N-of-M window or spike count moved.
+      const previous = this.quiet.get(id);
+      if (!previous || previous.grade !== condition.grade || previous.window !== condition.window || previous.spikes !== condition.spikes) this.quiet.set(id, condition);
       return;
     }
     const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
