@@ -425,24 +425,28 @@ export class RuleEngine {
 
       for (const rule of rules.byMetric.get(sample.metric) ?? []) {
         this.counters.evaluations += 1;
-        switch (rule.kind) {
-          case 'threshold':
-            if (!late) this.thresholdStep(device, rules, rule, sample);
-            break;
-          case 'trend':
-            this.trendStep(device, rules, rule, sample);
-            break;
-          case 'rate':
-            this.rateStep(device, rules, rule, sample);
-            break;
-          case 'anomaly':
-            this.anomalyStep(device, rules, rule, sample, late);
-            break;
-          case 'event_count':
-            this.countStep(device, rule, sample.ts, sample.value);
-            break;
-          default:
-            break;
+        try {
+          switch (rule.kind) {
+            case 'threshold':
+              if (!late) this.thresholdStep(device, rules, rule, sample);
+              break;
+            case 'trend':
+              this.trendStep(device, rules, rule, sample);
+              break;
+            case 'rate':
+              this.rateStep(device, rules, rule, sample);
+              break;
+            case 'anomaly':
+              this.anomalyStep(device, rules, rule, sample, late);
+              break;
+            case 'event_count':
+              this.countStep(device, rule, sample.ts, sample.value);
+              break;
+            default:
+              break;
+          }
+        } catch (error) {
+          this.ruleFailed(device, rules, rule, sample.ts, error);
         }
       }
       if (!late) {
@@ -673,6 +677,26 @@ export class RuleEngine {
       if (other.record.state === 'normal' || other.record.state === 'resolved' || other.record.state === 'nodata') continue;
       const condition: ConditionResult = rule.treat_as === 'alert' ? { nodata: true } : { active: false };
       this.applyResult(device, rules, otherRule, ts, condition, other.condition, () => other.message);
+    }
+  }
+
+  /**
+   * A rule that throws is put in the lifecycle's error state (a notifying transition), once per
+   * failure, instead of taking the other rules of the batch down with it.
+   */
+  private ruleFailed(device: RegisteredDevice, rules: DeviceRules, rule: Rule, ts: number, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    const id = key(device.id, rule.id);
+    const current = this.alerts.get(id);
+    if (current?.record.state === 'error' && current.record.lastError === message) return;
+    this.options.logger.error({ err: error, device: device.id, rule: rule.id }, 'rule evaluation failed');
+    try {
+      this.applyResult(device, rules, rule, ts, { error: message }, current?.condition ?? { window: [] }, () => ({
+        zh: `${device.id} 规则 ${rule.id} 无法评估：${message}`,
+        en: `${device.id} rule ${rule.id} could not be evaluated: ${message}`,
+      }));
+    } catch (again) {
+      this.options.logger.error({ err: again, device: device.id, rule: rule.id }, 'rule error could not be recorded');
     }
   }
 

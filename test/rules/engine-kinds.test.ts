@@ -340,6 +340,25 @@ describe('silences', () => {
   });
 });
 
+describe('a rule that cannot be evaluated', () => {
+  it('goes to the error state once, and the other rules of the batch still run', async () => {
+    const { engine, transitions } = await setup();
+    const rules = (engine as unknown as { options: { rules: RuleSet } }).options.rules;
+    const original = rules.forDevice.bind(rules);
+    // A rate rule whose window is not a number cannot build its window (the schema refuses
+    // such a pack; this one is handed to the engine directly).
+    rules.forDevice = (device) => [
+      ...original(device),
+      { id: 'broken-rate', kind: 'rate', enabled: true, metric: 'helium_level_pct', window: Number.NaN, direction: 'either', per_hour: { minor: 1 }, message: { zh: 'x', en: 'x' } },
+    ];
+    engine.onSamples(series('MR-1', 'helium_level_pct', T0, 3, MIN, () => 55));
+    const broken = engine.list().find((a) => a.ruleId === 'broken-rate');
+    expect(broken?.record).toMatchObject({ state: 'error', lastError: expect.stringMatching(/bad window/) });
+    expect(transitions.filter((t) => t.rule === 'broken-rate').map((t) => t.kind)).toEqual(['error']);
+    expect(engine.list().find((a) => a.ruleId === 'helium-low')?.record.state).toBe('firing');
+  });
+});
+
 describe('event time and restarts', () => {
   it('evaluates samples that arrive out of order within the tolerance as if they had not', async () => {
     const ordered = series('MR-1', 'helium_level_pct', T0, 20, MIN, (i) => (i % 2 === 0 ? 70 : 59));
