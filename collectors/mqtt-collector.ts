@@ -59,7 +59,8 @@ export class MqttCollector {
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastMessageAt = 0;
-  private corked = false;
+  /** The connection whose acknowledgements are held until the spool commits. */
+  private corked: MqttClient['stream'] | undefined;
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
@@ -154,12 +155,14 @@ export class MqttCollector {
    */
   private holdAcksUntilSpooled(client: MqttClient): void {
     const spool = this.options.spool;
-    if (!spool?.uncommitted || this.corked) return;
     const stream = client.stream;
+    // Per stream: after a reconnect the new connection's acknowledgements must be held too, even
+    // while the old (closed) stream still waits for its commit.
+    if (!spool?.uncommitted || this.corked === stream) return;
     stream.cork();
-    this.corked = true;
+    this.corked = stream;
     spool.whenCommitted((error) => {
-      this.corked = false;
+      if (this.corked === stream) this.corked = undefined;
       // Without the spool write the acknowledgements must not go out: drop the connection and
       // let the broker redeliver.
       if (error) stream.destroy(error);
