@@ -638,7 +638,9 @@ export class RuleEngine {
       latest: (metric) => track.latest.get(metric)?.value,
       firing: (ruleId) => this.alerts.get(key(device.id, ruleId))?.record.state === 'firing',
     });
-    const first = compositeMetrics(rule)[0];
+    // The first metric condition's latest value, found without building the metric list per sample.
+    const condition = rule.conditions.find((c) => 'metric' in c);
+    const first = condition && 'metric' in condition ? condition.metric : undefined;
     const value = first !== undefined ? (track.latest.get(first)?.value ?? NaN) : active ? 1 : 0;
     this.apply(device, rules, rule, ts, { active, ...(active && { grade: rule.grade }), value, condition: { window: [] } }, () => ({}));
   }
