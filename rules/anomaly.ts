@@ -12,6 +12,8 @@
  * of the buckets before it, so a spike never hides itself.
  */
 
+import { medianInPlace } from './select.js';
+
 export interface Baseline {
   readonly centre: number;
   /** One robust standard deviation, in the metric's unit. */
@@ -33,8 +35,16 @@ const D2: ReadonlyArray<readonly [number, number]> = [
   [300, 5.756], [500, 6.073], [1000, 6.483], [5000, 7.34], [20000, 7.98],
 ];
 
+/** expectedRange by n for the bucket counts met in practice, filled as they are first asked for. */
+const RANGE_CACHE = new Float64Array(4096);
+
 export function expectedRange(n: number): number {
   if (n < 2) return NaN;
+  if (Number.isInteger(n) && n < RANGE_CACHE.length) return RANGE_CACHE[n] || (RANGE_CACHE[n] = interpolatedRange(n));
+  return interpolatedRange(n);
+}
+
+function interpolatedRange(n: number): number {
   for (let i = 1; i < D2.length; i++) {
     const [n1, d1] = D2[i - 1]!;
     const [n2, d2] = D2[i]!;
@@ -43,15 +53,19 @@ export function expectedRange(n: number): number {
   return D2[D2.length - 1]![1];
 }
 
-function median(values: ArrayLike<number>): number {
-  const sorted = Float64Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** Scratch for medians, grown as needed: baselines are rebuilt at every new bucket. */
+let scratch = new Float64Array(256);
+
+function scratchOf(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  return scratch;
 }
 
 function withinScale(buckets: readonly BucketStats[]): number {
-  const noise = buckets.filter((b) => b.count >= 2).map((b) => (b.max - b.min) / expectedRange(b.count));
-  return noise.length > 0 ? median(noise) : 0;
+  const noise = scratchOf(buckets.length);
+  let n = 0;
+  for (const b of buckets) if (b.count >= 2) noise[n++] = (b.max - b.min) / expectedRange(b.count);
+  return n > 0 ? medianInPlace(noise, n) : 0;
 }
 
 /** A floor for the scale, so a perfectly steady signal does not make every tiny step infinite. */
@@ -60,13 +74,15 @@ function floorScale(scale: number, centre: number): number {
 }
 
 export function madBaseline(buckets: readonly BucketStats[]): Baseline | undefined {
-  const filled = buckets.filter((b) => b.count > 0);
-  if (filled.length === 0) return undefined;
-  const means = filled.map((b) => b.sum / b.count);
-  const centre = median(means);
-  const between = 1.4826 * median(means.map((m) => Math.abs(m - centre)));
-  const within = withinScale(filled);
-  return { centre, scale: floorScale(Math.hypot(within, between), centre), buckets: filled.length };
+  const within = withinScale(buckets);
+  const means = scratchOf(buckets.length);
+  let n = 0;
+  for (const b of buckets) if (b.count > 0) means[n++] = b.sum / b.count;
+  if (n === 0) return undefined;
+  const centre = medianInPlace(means, n);
+  for (let i = 0; i < n; i++) means[i] = Math.abs(means[i]! - centre);
+  const between = 1.4826 * medianInPlace(means, n);
+  return { centre, scale: floorScale(Math.hypot(within, between), centre), buckets: n };
 }
 
 /**
@@ -75,19 +91,26 @@ export function madBaseline(buckets: readonly BucketStats[]): Baseline | undefin
  * absorbed slowly instead of inflating the variance and hiding itself at once.
  */
 export function ewmaBaseline(buckets: readonly BucketStats[], alpha: number, clamp = Number.POSITIVE_INFINITY): Baseline | undefined {
-  const filled = buckets.filter((b) => b.count > 0);
-  if (filled.length === 0) return undefined;
-  const within = withinScale(filled);
-  let centre = filled[0]!.sum / filled[0]!.count;
+  const within = withinScale(buckets);
+  let centre = NaN;
   let variance = 0;
-  filled.slice(1).forEach((b, i) => {
+  let filled = 0;
+  for (const b of buckets) {
+    if (b.count <= 0) continue;
+    const mean = b.sum / b.count;
+    if (filled++ === 0) {
+      centre = mean;
+      continue;
+    }
+    // The first EWMA_WARMUP_BUCKETS updates are unclamped while the scale is learnt.
     const sd = Math.hypot(within, Math.sqrt(variance));
-    const limit = i >= EWMA_WARMUP_BUCKETS && sd > 0 ? clamp * sd : Number.POSITIVE_INFINITY;
-    const deviation = Math.max(-limit, Math.min(limit, b.sum / b.count - centre));
+    const limit = filled - 2 >= EWMA_WARMUP_BUCKETS && sd > 0 ? clamp * sd : Number.POSITIVE_INFINITY;
+    const deviation = Math.max(-limit, Math.min(limit, mean - centre));
     centre += alpha * deviation;
     variance = (1 - alpha) * (variance + alpha * deviation * deviation);
-  });
-  return { centre, scale: floorScale(Math.hypot(within, Math.sqrt(variance)), centre), buckets: filled.length };
+  }
+  if (filled === 0) return undefined;
+  return { centre, scale: floorScale(Math.hypot(within, Math.sqrt(variance)), centre), buckets: filled };
 }
 
 /** Buckets an EWMA takes unclamped while it learns the scale. */

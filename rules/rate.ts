@@ -5,9 +5,9 @@
  */
 import type { RateRule } from './pack-schema.js';
 import { thresholdGrade, type GradeLevels } from './threshold.js';
-import { theilSen } from './trend.js';
+import { theilSenArrays } from './trend.js';
 import type { Grade } from './types.js';
-import type { BucketPoint } from './windows.js';
+import type { BucketPoint, BucketSeries } from './windows.js';
 
 /** A grade's rate must fall below this share of its level to clear. */
 export const RATE_CLEAR_RATIO = 0.8;
@@ -18,13 +18,27 @@ export const RATE_CLEAR_RATIO = 0.8;
  */
 export function ratePerHour(points: readonly BucketPoint[], bucketMs: number, windowMs: number): number | undefined {
   const filled = points.filter((p) => p.count > 0);
-  if (filled.length < 3) return undefined;
-  const span = filled[filled.length - 1]!.ts + bucketMs - filled[0]!.ts;
-  if (span < windowMs / 2) return undefined;
-  const fit = theilSen(
-    filled.map((p) => ({ ts: p.ts + bucketMs / 2, value: p.sum / p.count })),
-    filled[filled.length - 1]!.ts,
+  return rateOfMeans(
+    Float64Array.from(filled, (p) => p.ts + bucketMs / 2),
+    Float64Array.from(filled, (p) => p.sum / p.count),
+    filled.length,
+    bucketMs,
+    windowMs,
   );
+}
+
+/** `ratePerHour` on the completed buckets of a series (allocation-free: rate rules refit often). */
+export function seriesRatePerHour(series: BucketSeries, windowMs: number): number | undefined {
+  const { ts, values, n } = series.means(series.newest);
+  return rateOfMeans(ts, values, n, series.bucketMs, windowMs);
+}
+
+/** Bucket means at their bucket middles → change per hour, or undefined with too little history. */
+function rateOfMeans(ts: Float64Array, values: Float64Array, n: number, bucketMs: number, windowMs: number): number | undefined {
+  if (n < 3) return undefined;
+  const span = ts[n - 1]! - ts[0]! + bucketMs;
+  if (span < windowMs / 2) return undefined;
+  const fit = theilSenArrays(ts, values, n, ts[n - 1]! - bucketMs / 2);
   return fit ? fit.slope * 3_600_000 : undefined;
 }
 

@@ -5,6 +5,8 @@
  * gives the confidence band of the crossing time.
  */
 
+import { medianAndBand, selectQuantile } from './select.js';
+
 export interface Point {
   readonly ts: number;
   readonly value: number;
@@ -22,36 +24,42 @@ export interface TrendFit {
   readonly points: number;
 }
 
-function quantile(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
+/** Scratch buffers reused by every fit, grown as needed: fits run often and allocate nothing else. */
+let slopeScratch = new Float64Array(1024);
+let interceptScratch = new Float64Array(64);
 
 /** Theil–Sen fit of the points, evaluated at `at`; undefined with fewer than two distinct times. */
 export function theilSen(points: readonly Point[], at: number, confidence = 0.9): TrendFit | undefined {
-  // Typed arrays sort numerically in native code, which matters: a fit has n² / 2 slopes.
   const n = points.length;
-  const slopes = new Float64Array((n * (n - 1)) / 2);
+  const ts = new Float64Array(n);
+  const values = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    ts[i] = points[i]!.ts;
+    values[i] = points[i]!.value;
+  }
+  return theilSenArrays(ts, values, n, at, confidence);
+}
+
+/** `theilSen` on parallel arrays of times and values (the first `n` of each). */
+export function theilSenArrays(ts: ArrayLike<number>, values: ArrayLike<number>, n: number, at: number, confidence = 0.9): TrendFit | undefined {
+  const pairs = (n * (n - 1)) / 2;
+  if (slopeScratch.length < pairs) slopeScratch = new Float64Array(Math.max(pairs, 2 * slopeScratch.length));
+  if (interceptScratch.length < n) interceptScratch = new Float64Array(Math.max(n, 2 * interceptScratch.length));
+  const slopes = slopeScratch;
   let count = 0;
   for (let i = 0; i < n; i++) {
-    const pi = points[i]!;
+    const ti = ts[i]!;
+    const vi = values[i]!;
     for (let j = i + 1; j < n; j++) {
-      const pj = points[j]!;
-      const dt = pj.ts - pi.ts;
-      if (dt !== 0) slopes[count++] = (pj.value - pi.value) / dt;
+      const dt = ts[j]! - ti;
+      if (dt !== 0) slopes[count++] = (values[j]! - vi) / dt;
     }
   }
   if (count === 0) return undefined;
-  const sorted = slopes.subarray(0, count).sort();
-  const slope = quantile(sorted, 0.5);
-  const intercepts = new Float64Array(n);
-  for (let i = 0; i < n; i++) intercepts[i] = points[i]!.value - slope * (points[i]!.ts - at);
-  intercepts.sort();
-  const tail = (1 - confidence) / 2;
-  return { slope, level: quantile(intercepts, 0.5), at, slopeLow: quantile(sorted, tail), slopeHigh: quantile(sorted, 1 - tail), points: n };
+  const { median: slope, low: slopeLow, high: slopeHigh } = medianAndBand(slopes, count, confidence);
+  const intercepts = interceptScratch;
+  for (let i = 0; i < n; i++) intercepts[i] = values[i]! - slope * (ts[i]! - at);
+  return { slope, level: selectQuantile(intercepts, n, 0.5), at, slopeLow, slopeHigh, points: n };
 }
 
 export interface Crossing {

@@ -22,6 +22,8 @@ export class BucketSeries {
   private newestStart = Number.NEGATIVE_INFINITY;
   /** Whether the map's insertion order is chronological (it is unless a bucket arrived late). */
   private ordered = true;
+  private meanTs = new Float64Array(0);
+  private meanValues = new Float64Array(0);
 
   constructor(
     /** Bucket width, ms. */
@@ -82,6 +84,30 @@ export class BucketSeries {
     const out: BucketPoint[] = [];
     for (const [ts, b] of this.buckets) if (ts < before) out.push({ ts, count: b.count, sum: b.sum, min: b.min, max: b.max });
     return this.ordered ? out : out.sort((a, b) => a.ts - b.ts);
+  }
+
+  /**
+   * The means of the filled buckets starting before `before`, oldest first, each at its bucket's
+   * middle — what trend and rate fits read. The arrays belong to the series and are overwritten by
+   * the next call: read them at once. Allocation-free, unlike `points`, because fits run often.
+   */
+  means(before = Number.POSITIVE_INFINITY): { readonly ts: Float64Array; readonly values: Float64Array; readonly n: number } {
+    if (!this.ordered) {
+      const points = this.points(before).filter((p) => p.count > 0);
+      return { ts: Float64Array.from(points, (p) => p.ts + this.bucketMs / 2), values: Float64Array.from(points, (p) => p.sum / p.count), n: points.length };
+    }
+    if (this.meanTs.length < this.buckets.size) {
+      this.meanTs = new Float64Array(this.buckets.size * 2);
+      this.meanValues = new Float64Array(this.buckets.size * 2);
+    }
+    const half = this.bucketMs / 2;
+    let n = 0;
+    for (const [ts, b] of this.buckets) {
+      if (ts >= before || b.count === 0) continue;
+      this.meanTs[n] = ts + half;
+      this.meanValues[n++] = b.sum / b.count;
+    }
+    return { ts: this.meanTs, values: this.meanValues, n };
   }
 
   /**

@@ -5,6 +5,40 @@ import { describeEta, forecastCrossing, theilSen } from '../../rules/trend.js';
 const DAY = 86_400_000;
 
 describe('Theil–Sen trend forecast', () => {
+  it('gives exactly the quantiles of the fully sorted pairwise slopes (selection, not sorting)', () => {
+    const quantile = (sorted: number[], q: number) => {
+      const pos = (sorted.length - 1) * q;
+      const lo = Math.floor(pos);
+      const hi = Math.ceil(pos);
+      return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ ts: fc.integer({ min: 0, max: 50 }), value: fc.integer({ min: -5, max: 5 }) }), { minLength: 2, maxLength: 60 }),
+        fc.constantFrom(0.5, 0.8, 0.9, 0.95),
+        (points, confidence) => {
+          const slopes: number[] = [];
+          for (let i = 0; i < points.length; i++)
+            for (let j = i + 1; j < points.length; j++) if (points[j]!.ts !== points[i]!.ts) slopes.push((points[j]!.value - points[i]!.value) / (points[j]!.ts - points[i]!.ts));
+          const fit = theilSen(points, 25, confidence);
+          if (slopes.length === 0) {
+            expect(fit).toBeUndefined();
+            return;
+          }
+          slopes.sort((a, b) => a - b);
+          const tail = (1 - confidence) / 2;
+          // `+ 0` folds −0 into 0: which of two equal zeros lands in the middle is not a difference.
+          expect(fit!.slope + 0).toBe(quantile(slopes, 0.5) + 0);
+          expect(fit!.slopeLow + 0).toBe(quantile(slopes, tail) + 0);
+          expect(fit!.slopeHigh + 0).toBe(quantile(slopes, 1 - tail) + 0);
+          const intercepts = points.map((p) => p.value - fit!.slope * (p.ts - 25)).sort((a, b) => a - b);
+          expect(fit!.level + 0).toBe(quantile(intercepts, 0.5) + 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('recovers the slope of a noisy line and forecasts its crossing with a band around it', () => {
     // Helium falling 3 %/day from 80 % with ±1 % noise and two spikes.
     const points = Array.from({ length: 96 }, (_, i) => ({ ts: i * (DAY / 16), value: 80 - 3 * (i / 16) + Math.sin(i * 7.3) }));
