@@ -10,10 +10,10 @@ import { compositeActive, compositeMetrics } from './composite.js';
 import { describeDuration } from './describe.js';
 import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type ConditionResult, type RuleTiming } from './lifecycle.js';
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, ThresholdRule, TrendRule } from './pack-schema.js';
-import { rateGrade, ratePerHour } from './rate.js';
+import { rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
 import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
-import { describeEta, forecastCrossing, theilSen } from './trend.js';
+import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
 import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
 import { BucketSeries } from './windows.js';
 
@@ -103,15 +103,32 @@ const key = (deviceId: string, ruleId: string) => `${deviceId}\u0000${ruleId}`;
 
 type WindowedRule = TrendRule | RateRule | AnomalyRule | EventCountRule;
 
+/**
+ * The engine's memory of one rule on one device, found without building a key per sample: the
+ * alert key, the evaluation state of a rule whose alert is still quiet (nothing to persist yet)
+ * and the rule's window.
+ */
+interface Slot {
+  readonly key: string;
+  quiet?: Condition;
+  window?: WindowState;
+}
+
+/** A rule and its slot on one device. */
+interface Entry<R extends Rule = Rule> {
+  readonly rule: R;
+  readonly slot: Slot;
+}
+
 /** The rules in force for one device, indexed the way evaluation looks them up. */
 interface DeviceRules {
   readonly generation: number;
   readonly model: string;
   readonly pack: string;
-  readonly byMetric: ReadonlyMap<string, readonly Rule[]>;
-  readonly byCode: ReadonlyMap<string, readonly EventCountRule[]>;
+  readonly byMetric: ReadonlyMap<string, readonly Entry[]>;
+  readonly byCode: ReadonlyMap<string, readonly Entry<EventCountRule>[]>;
   readonly composites: readonly CompositeRule[];
-  readonly compositesByMetric: ReadonlyMap<string, readonly CompositeRule[]>;
+  readonly compositesByMetric: ReadonlyMap<string, readonly Entry<CompositeRule>[]>;
   readonly nodata: readonly NoDataRule[];
   readonly windowed: readonly WindowedRule[];
 }
@@ -119,6 +136,8 @@ interface DeviceRules {
 /** What the engine knows of a device between samples. */
 interface DeviceTrack {
   readonly latest: Map<string, { ts: number; value: number }>;
+  /** Metrics reported in the batch being evaluated (no-data rules of those resolve). */
+  readonly reported: Set<string>;
   /** Per metric ('any' for the device): newest sample time, and the engine clock when it arrived. */
   readonly seen: Map<string, { ts: number; arrival: number }>;
   held: Sample[];
@@ -127,6 +146,8 @@ interface DeviceTrack {
 }
 
 interface WindowState {
+  /** The rule the window was sized for. */
+  rule: WindowedRule;
   series: BucketSeries;
   lastFitAt: number;
   baseline?: { bucket: number; value: Baseline | undefined };
@@ -138,9 +159,26 @@ interface Outcome {
   readonly grade?: Grade;
   readonly value: number;
   readonly condition: Condition;
-  readonly vars?: Readonly<Record<string, string>>;
-  readonly perLanguage?: (language: 'zh' | 'en') => Readonly<Record<string, string>>;
+  /** The message written when the condition was last fully met stays (a value held by hysteresis). */
+  readonly keepMessage?: boolean;
 }
+
+/** Levels derived from a rule once, not per sample (rules are immutable once loaded). */
+const derivedLevels = new WeakMap<Rule, BandLevels | GradeLevels>();
+
+function cachedLevels<T extends BandLevels | GradeLevels>(rule: Rule, derive: () => T): T {
+  let levels = derivedLevels.get(rule) as T | undefined;
+  if (!levels) derivedLevels.set(rule, (levels = derive()));
+  return levels;
+}
+
+/** No alert, or one at rest: nothing open, pending or flapping, so an inactive condition changes nothing. */
+function isQuiet(alert: EngineAlert | undefined): boolean {
+  return alert === undefined || (alert.record.state === 'normal' && !alert.record.flapping);
+}
+
+/** The empty condition of a rule that has said nothing yet. */
+const NO_CONDITION: Condition = Object.freeze({ window: Object.freeze([]) as readonly boolean[] });
 
 /** `outside` bands as the pack writes them → the two-sided levels `bandGrade` reads. */
 function bandLevels(band: NonNullable<ThresholdRule['band']>): BandLevels {
@@ -216,16 +254,19 @@ function ruleMetric(rule: Rule): string | undefined {
  */
 export class RuleEngine {
   private readonly alerts = new Map<string, EngineAlert>();
-  /** Evaluation state of rules whose alert is still normal (nothing to persist yet). */
-  private readonly quiet = new Map<string, Condition>();
-  private readonly windows = new Map<string, WindowState>();
+  /** Per (device, rule): quiet evaluation state and window; kept across rule reloads. */
+  private readonly slots = new Map<string, Slot>();
   private readonly devices = new Map<string, DeviceTrack>();
   private readonly deviceRules = new Map<string, DeviceRules>();
   private readonly dirty = new Set<string>();
+  /** Alerts changed without a transition (value, time): saved with the next save, not on their own. */
+  private readonly lazy = new Set<string>();
   private saving: Promise<void> = Promise.resolve();
   private readonly listeners: Array<(alert: EngineAlert, transitions: readonly AlertTransition[]) => void> = [];
   /** The engine's notion of now: the latest `tick`. Event time in replays, wall time live. */
   private clock = Number.NEGATIVE_INFINITY;
+  /** Wall time of the last save, so alerts changed without a transition are saved at least every RENDER_INTERVAL_MS. */
+  private lastSaveAt = Number.NEGATIVE_INFINITY;
   private counters = { evaluations: 0, lateSamples: 0, spikes: 0 };
 
   constructor(private readonly options: RuleEngineOptions) {}
@@ -279,7 +320,7 @@ export class RuleEngine {
         const metric = rule.metric!;
         const to = latestTs.get(metric);
         if (to === undefined) continue;
-        const state = this.window(device.id, rule);
+        const state = this.window(this.slot(device.id, rule.id), rule);
         const points = await store.aggregate({ deviceId: device.id, metric, from: to - rule.window, to: to + 1, step: state.series.bucketMs });
         for (const p of points) if (p.count > 0) state.series.merge(p.ts, { count: p.count, sum: p.mean * p.count, min: p.min, max: p.max });
         windows += 1;
@@ -332,7 +373,8 @@ export class RuleEngine {
     for (const event of [...events].sort((a, b) => a.ts - b.ts)) {
       const device = this.options.registry.get(event.deviceId);
       if (!device) continue;
-      for (const rule of this.rulesFor(device).byCode.get(event.code) ?? []) this.countStep(device, rule, event.ts, 1);
+      const rules = this.rulesFor(device);
+      for (const entry of rules.byCode.get(event.code) ?? []) this.countStep(device, rules, entry, event.ts, 1);
     }
     if (this.dirty.size > 0) this.scheduleSave();
   }
@@ -350,7 +392,7 @@ export class RuleEngine {
       const rules = this.rulesFor(device);
       for (const rule of rules.nodata) this.nodataCheck(device, rules, rule);
     }
-    if (this.dirty.size > 0) this.scheduleSave();
+    if (this.dirty.size > 0 || (this.lazy.size > 0 && (this.options.now ?? Date.now)() - this.lastSaveAt >= RENDER_INTERVAL_MS)) this.scheduleSave();
   }
 
   /** Writes pending alert changes. */
@@ -369,7 +411,7 @@ export class RuleEngine {
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { latest: new Map(), seen: new Map(), held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) this.devices.set(deviceId, (track = { latest: new Map(), reported: new Set(), seen: new Map(), held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
     return track;
   }
 
@@ -378,9 +420,9 @@ export class RuleEngine {
     const cached = this.deviceRules.get(device.id);
     if (cached && cached.generation === generation && cached.model === device.model) return cached;
     const rules = this.options.rules.forDevice(device);
-    const byMetric = new Map<string, Rule[]>();
-    const byCode = new Map<string, EventCountRule[]>();
-    const compositesByMetric = new Map<string, CompositeRule[]>();
+    const byMetric = new Map<string, Entry[]>();
+    const byCode = new Map<string, Entry<EventCountRule>[]>();
+    const compositesByMetric = new Map<string, Entry<CompositeRule>[]>();
     const push = <T>(map: Map<string, T[]>, k: string, v: T) => {
       const list = map.get(k);
       if (list) list.push(v);
@@ -388,11 +430,12 @@ export class RuleEngine {
     };
     for (const rule of rules) {
       if (rule.kind === 'composite') {
-        for (const metric of new Set(compositeMetrics(rule))) push(compositesByMetric, metric, rule);
+        const slot = this.slot(device.id, rule.id);
+        for (const metric of new Set(compositeMetrics(rule))) push(compositesByMetric, metric, { rule, slot });
       } else if (rule.kind === 'event_count' && rule.code !== undefined) {
-        push(byCode, rule.code, rule);
+        push(byCode, rule.code, { rule, slot: this.slot(device.id, rule.id) });
       } else if (rule.kind !== 'nodata') {
-        push(byMetric, rule.metric!, rule);
+        push(byMetric, rule.metric!, { rule, slot: this.slot(device.id, rule.id) });
       }
     }
     const entry: DeviceRules = {
@@ -413,46 +456,56 @@ export class RuleEngine {
   private evaluateDevice(device: RegisteredDevice, samples: readonly Sample[]): void {
     const rules = this.rulesFor(device);
     const track = this.track(device.id);
+    track.reported.clear();
     let newest = Number.NEGATIVE_INFINITY;
     for (const sample of samples) {
       const late = sample.ts < track.evaluatedTo;
       if (late) this.counters.lateSamples += 1;
       else track.evaluatedTo = sample.ts;
       const previous = track.latest.get(sample.metric);
-      if (!previous || previous.ts <= sample.ts) track.latest.set(sample.metric, { ts: sample.ts, value: sample.value });
+      if (!previous) track.latest.set(sample.metric, { ts: sample.ts, value: sample.value });
+      else if (previous.ts <= sample.ts) {
+        previous.ts = sample.ts;
+        previous.value = sample.value;
+      }
       this.markSeen(track, sample.metric, sample.ts);
+      track.reported.add(sample.metric);
       if (sample.ts > newest) newest = sample.ts;
 
-      for (const rule of rules.byMetric.get(sample.metric) ?? []) {
-        this.counters.evaluations += 1;
-        try {
-          switch (rule.kind) {
-            case 'threshold':
-              if (!late) this.thresholdStep(device, rules, rule, sample);
-              break;
-            case 'trend':
-              this.trendStep(device, rules, rule, sample);
-              break;
-            case 'rate':
-              this.rateStep(device, rules, rule, sample);
-              break;
-            case 'anomaly':
-              this.anomalyStep(device, rules, rule, sample, late);
-              break;
-            case 'event_count':
-              this.countStep(device, rule, sample.ts, sample.value);
-              break;
-            default:
-              break;
+      const entries = rules.byMetric.get(sample.metric);
+      if (entries !== undefined) {
+        this.counters.evaluations += entries.length;
+        for (const entry of entries) {
+          try {
+            switch (entry.rule.kind) {
+              case 'threshold':
+                if (!late) this.thresholdStep(device, rules, entry as Entry<ThresholdRule>, sample);
+                break;
+              case 'trend':
+                this.trendStep(device, rules, entry as Entry<TrendRule>, sample);
+                break;
+              case 'rate':
+                this.rateStep(device, rules, entry as Entry<RateRule>, sample);
+                break;
+              case 'anomaly':
+                this.anomalyStep(device, rules, entry as Entry<AnomalyRule>, sample, late);
+                break;
+              case 'event_count':
+                this.countStep(device, rules, entry as Entry<EventCountRule>, sample.ts, sample.value);
+                break;
+              default:
+                break;
+            }
+          } catch (error) {
+            this.ruleFailed(device, rules, entry.rule, sample.ts, error);
           }
-        } catch (error) {
-          this.ruleFailed(device, rules, rule, sample.ts, error);
         }
       }
       if (!late) {
-        for (const rule of rules.compositesByMetric.get(sample.metric) ?? []) {
-          this.counters.evaluations += 1;
-          this.compositeStep(device, rules, rule, sample.ts);
+        const composites = rules.compositesByMetric.get(sample.metric);
+        if (composites !== undefined) {
+          this.counters.evaluations += composites.length;
+          for (const entry of composites) this.compositeStep(device, rules, entry.rule, sample.ts, entry.slot);
         }
       }
     }
@@ -460,7 +513,7 @@ export class RuleEngine {
     this.markSeen(track, 'any', newest);
     // Data is back: open no-data alerts of what just reported resolve.
     for (const rule of rules.nodata) {
-      if (rule.metric !== 'any' && !samples.some((s) => s.metric === rule.metric)) continue;
+      if (rule.metric !== 'any' && !track.reported.has(rule.metric)) continue;
       const alert = this.alerts.get(key(device.id, rule.id));
       if (alert && alert.record.state !== 'normal') this.nodataCheck(device, rules, rule);
     }
@@ -480,40 +533,82 @@ export class RuleEngine {
     }
   }
 
-  private condition(deviceId: string, ruleId: string): Condition {
+  private slot(deviceId: string, ruleId: string): Slot {
     const id = key(deviceId, ruleId);
-    return this.alerts.get(id)?.condition ?? this.quiet.get(id) ?? { window: [] };
+    let slot = this.slots.get(id);
+    if (!slot) this.slots.set(id, (slot = { key: id }));
+    return slot;
   }
 
-  private window(deviceId: string, rule: WindowedRule): WindowState {
-    const id = key(deviceId, rule.id);
-    const state = this.windows.get(id);
+  /** What the rule said last: the open alert's condition, or the quiet state. */
+  private condition(slot: Slot): Condition {
+    return this.alerts.get(slot.key)?.condition ?? slot.quiet ?? NO_CONDITION;
+  }
+
+  /**
+   * The grade hysteresis holds: that of an alert that has fired and not resolved. Before an alert
+   * fires, a condition must reach its raise level, so a pending hold (`for`) or N of M is met only
+   * by values that are really over the level, not by ones the hysteresis band would have kept.
+   */
+  private heldGrade(alert: EngineAlert | undefined): Grade | undefined {
+    if (alert === undefined) return undefined;
+    const { record } = alert;
+    return record.firedAt !== undefined && record.resolvedAt === undefined ? alert.condition.grade : undefined;
+  }
+
+  private window(slot: Slot, rule: WindowedRule): WindowState {
+    const state = slot.window;
+    // Same rule object: same window. A reloaded rule with another window starts a fresh one.
+    if (state && state.rule === rule) return state;
     const fresh = BucketSeries.spanning(rule.window, BUCKETS[rule.kind]);
-    if (state && state.series.bucketMs === fresh.bucketMs && state.series.windowMs === fresh.windowMs) return state;
-    const created: WindowState = { series: fresh, lastFitAt: Number.NEGATIVE_INFINITY };
-    this.windows.set(id, created);
-    return created;
+    if (state && state.series.bucketMs === fresh.bucketMs && state.series.windowMs === fresh.windowMs) {
+      state.rule = rule;
+      return state;
+    }
+    return (slot.window = { rule, series: fresh, lastFitAt: Number.NEGATIVE_INFINITY });
   }
 
-  private thresholdStep(device: RegisteredDevice, rules: DeviceRules, rule: ThresholdRule, sample: Sample): void {
-    const previous = this.condition(device.id, rule.id);
-    const grade =
-      rule.direction === 'outside'
-        ? bandGrade(sample.value, previous.grade, bandLevels(rule.band ?? {}))
-        : thresholdGrade(sample.value, previous.grade, rule.levels ?? {}, rule.direction);
+  private thresholdStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<ThresholdRule>, sample: Sample): void {
+    const alert = this.alerts.get(slot.key);
+    const held = this.heldGrade(alert);
+    const { value } = sample;
+    const grade = this.thresholdRuleGrade(rule, value, held);
     let active = grade !== undefined;
+    if (!active && !rule.n_of_m && isQuiet(alert)) {
+      // The common case: a quiet rule stays quiet, and has nothing to remember.
+      slot.quiet = undefined;
+      return;
+    }
+    const previous = alert?.condition ?? slot.quiet ?? NO_CONDITION;
     let window = previous.window;
     if (rule.n_of_m) {
       window = [...window, active].slice(-rule.n_of_m.m);
       active = nOfM(window, rule.n_of_m.n);
     }
+    // Held by hysteresis below the raise level: the message written when the level was reached
+    // stays, rather than reading "3.99 above 4".
+    const belowRaise = held !== undefined && grade !== undefined && this.thresholdRuleGrade(rule, value, undefined) !== grade;
     const threshold = (g: Grade | undefined): string => {
       if (g === undefined) return '';
       if (rule.direction !== 'outside') return String(rule.levels?.[g]?.raise ?? '');
       const band = rule.band?.[g];
-      return band ? String(sample.value < band.low ? band.low : band.high) : '';
+      return band ? String(value < band.low ? band.low : band.high) : '';
     };
-    this.apply(device, rules, rule, sample.ts, { active, ...(grade && { grade }), value: sample.value, condition: { ...(grade && { grade }), window } }, (g) => ({ threshold: threshold(g) }));
+    this.apply(
+      device,
+      rules,
+      rule,
+      slot,
+      sample.ts,
+      { active, ...(grade && { grade }), value, condition: { ...(grade && { grade }), window }, keepMessage: belowRaise },
+      (g) => ({ threshold: threshold(g) }),
+    );
+  }
+
+  private thresholdRuleGrade(rule: ThresholdRule, value: number, held: Grade | undefined): Grade | undefined {
+    return rule.direction === 'outside'
+      ? bandGrade(value, held, cachedLevels(rule, () => bandLevels(rule.band ?? {})))
+      : thresholdGrade(value, held, rule.levels ?? {}, rule.direction);
   }
 
   /**
@@ -522,15 +617,15 @@ export class RuleEngine {
    * crossed, and the nearer that is, the more serious the grade. Too little history evaluates
    * nothing (rather than "fine"), so a restart with an empty window does not resolve an open forecast.
    */
-  private trendStep(device: RegisteredDevice, rules: DeviceRules, rule: TrendRule, sample: Sample): void {
-    const state = this.window(device.id, rule);
+  private trendStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<TrendRule>, sample: Sample): void {
+    const state = this.window(slot, rule);
     const { series } = state;
     if (!series.add(sample.ts, sample.value)) return;
     if (sample.ts - state.lastFitAt < Math.max(series.bucketMs, rule.window / TREND_FITS_PER_WINDOW)) return;
-    const points = series.points(series.newest).map((b) => ({ ts: b.ts + series.bucketMs / 2, value: b.sum / b.count }));
-    if (points.length < rule.min_points) return;
+    const means = series.means(series.newest);
+    if (means.n < rule.min_points) return;
     state.lastFitAt = sample.ts;
-    const fit = theilSen(points, sample.ts, rule.confidence);
+    const fit = theilSenArrays(means.ts, means.values, means.n, sample.ts, rule.confidence);
     if (!fit) return;
     const crossing = forecastCrossing(fit, rule.threshold, rule.direction === 'above' ? 'above' : 'below');
     const eta = crossing ? crossing.at - sample.ts : Number.POSITIVE_INFINITY;
@@ -548,6 +643,7 @@ export class RuleEngine {
       device,
       rules,
       rule,
+      slot,
       sample.ts,
       { active: grade !== undefined, ...(grade && { grade }), value: sample.value, condition: { ...(grade && { grade }), window: [], ...(forecast && { forecast }) } },
       () => ({ threshold: String(rule.threshold), slope: round(slopePerDay, slopePerDay < 1 ? 2 : 1) }),
@@ -562,17 +658,27 @@ export class RuleEngine {
    * Rate rules: the robust slope per hour of the window, graded with hysteresis; refitted as a new
    * bucket starts, at most RATE_FITS_PER_WINDOW times per window.
    */
-  private rateStep(device: RegisteredDevice, rules: DeviceRules, rule: RateRule, sample: Sample): void {
-    const state = this.window(device.id, rule);
+  private rateStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<RateRule>, sample: Sample): void {
+    const state = this.window(slot, rule);
     const { series } = state;
     if (!series.add(sample.ts, sample.value)) return;
     if (sample.ts - state.lastFitAt < rule.window / RATE_FITS_PER_WINDOW) return;
     state.lastFitAt = sample.ts;
-    const perHour = ratePerHour(series.points(series.newest), series.bucketMs, rule.window);
+    const perHour = seriesRatePerHour(series, rule.window);
     if (perHour === undefined) return;
-    const previous = this.condition(device.id, rule.id);
-    const grade = rateGrade(perHour, previous.grade, rule);
-    this.apply(device, rules, rule, sample.ts, { active: grade !== undefined, ...(grade && { grade }), value: perHour, condition: { ...(grade && { grade }), window: [] } }, () => ({ rate: round(perHour) }), (language) => ({ window: describeDuration(rule.window, language) }));
+    const alert = this.alerts.get(slot.key);
+    const grade = rateGrade(perHour, this.heldGrade(alert), rule);
+    if (grade === undefined && isQuiet(alert)) return;
+    this.apply(
+      device,
+      rules,
+      rule,
+      slot,
+      sample.ts,
+      { active: grade !== undefined, ...(grade && { grade }), value: perHour, condition: { ...(grade && { grade }), window: [] } },
+      () => ({ rate: round(perHour) }),
+      (language) => ({ window: describeDuration(rule.window, language) }),
+    );
   }
 
   /**
@@ -580,51 +686,61 @@ export class RuleEngine {
    * must persist for `persist` (the pending hold) to alert; one that goes away sooner is counted as
    * a spike and recorded on the rule's state.
    */
-  private anomalyStep(device: RegisteredDevice, rules: DeviceRules, rule: AnomalyRule, sample: Sample, late: boolean): void {
-    const state = this.window(device.id, rule);
+  private anomalyStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<AnomalyRule>, sample: Sample, late: boolean): void {
+    const state = this.window(slot, rule);
     const { series } = state;
-    const bucket = series.startOf(sample.ts);
-    if (!late) {
-      if (!state.baseline || state.baseline.bucket !== bucket) {
-        const before = series.points(bucket);
-        const enough = before.length >= ANOMALY_MIN_BUCKETS && before[before.length - 1]!.ts + series.bucketMs - before[0]!.ts >= rule.window / 4;
-        state.baseline = { bucket, value: enough ? (rule.method === 'mad' ? madBaseline(before) : ewmaBaseline(before, rule.alpha ?? 0.1, rule.k)) : undefined };
-      }
-      const baseline = state.baseline.value;
-      if (baseline) {
-        const score = anomalyScore(sample.value, baseline);
-        const active = isAnomalous(score, rule.k, rule.side);
-        const previous = this.condition(device.id, rule.id);
-        this.apply(
-          device,
-          rules,
-          { ...rule, for: rule.for ?? rule.persist },
-          sample.ts,
-          {
-            active,
-            ...(active && { grade: rule.grade }),
-            value: sample.value,
-            condition: { window: [], score: Math.round(score * 100) / 100, baseline: baseline.centre, ...(previous.spikes !== undefined && { spikes: previous.spikes }), ...(previous.lastSpikeAt !== undefined && { lastSpikeAt: previous.lastSpikeAt }) },
-          },
-          () => ({ baseline: round(baseline.centre), score: round(Math.abs(score), 1) }),
-        );
-      }
-    }
+    if (!late) this.anomalyJudge(device, rules, rule, slot, state, sample);
     series.add(sample.ts, sample.value);
   }
 
-  /** Event-count rules: events (counter increments or event codes) within the window, graded by count. */
-  private countStep(device: RegisteredDevice, rule: EventCountRule, ts: number, events: number): void {
-    const { series } = this.window(device.id, rule);
-    series.add(ts, events);
-    const count = series.sumSince(ts - rule.window);
-    const previous = this.condition(device.id, rule.id);
-    const grade = thresholdGrade(count, previous.grade, countLevels(rule.levels), 'above');
-    this.counters.evaluations += rule.code !== undefined ? 1 : 0;
+  private anomalyJudge(device: RegisteredDevice, rules: DeviceRules, rule: AnomalyRule, slot: Slot, state: WindowState, sample: Sample): void {
+    const { series } = state;
+    const bucket = series.startOf(sample.ts);
+    if (!state.baseline || state.baseline.bucket !== bucket) {
+      const before = series.points(bucket);
+      const enough = before.length >= ANOMALY_MIN_BUCKETS && before[before.length - 1]!.ts + series.bucketMs - before[0]!.ts >= rule.window / 4;
+      state.baseline = { bucket, value: enough ? (rule.method === 'mad' ? madBaseline(before) : ewmaBaseline(before, rule.alpha ?? 0.1, rule.k)) : undefined };
+    }
+    const baseline = state.baseline.value;
+    if (!baseline) return;
+    const score = anomalyScore(sample.value, baseline);
+    const active = isAnomalous(score, rule.k, rule.side);
+    const alert = this.alerts.get(slot.key);
+    // Within the baseline and nothing open: nothing to record (the spike count stays on the quiet state).
+    if (!active && isQuiet(alert)) return;
+    const previous = alert?.condition ?? slot.quiet ?? NO_CONDITION;
     this.apply(
       device,
-      this.rulesFor(device),
+      rules,
+      { ...rule, for: rule.for ?? rule.persist },
+      slot,
+      sample.ts,
+      {
+        active,
+        ...(active && { grade: rule.grade }),
+        value: sample.value,
+        condition: { window: [], score: Math.round(score * 100) / 100, baseline: baseline.centre, ...(previous.spikes !== undefined && { spikes: previous.spikes }), ...(previous.lastSpikeAt !== undefined && { lastSpikeAt: previous.lastSpikeAt }) },
+      },
+      () => ({ baseline: round(baseline.centre), score: round(Math.abs(score), 1) }),
+    );
+  }
+
+  /** Event-count rules: events (counter increments or event codes) within the window, graded by count. */
+  private countStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<EventCountRule>, ts: number, events: number): void {
+    const { series } = this.window(slot, rule);
+    series.add(ts, events);
+    this.counters.evaluations += rule.code !== undefined ? 1 : 0;
+    const alert = this.alerts.get(slot.key);
+    // No new events and nothing open: the count can only have fallen, and it was below every level.
+    if (events <= 0 && isQuiet(alert)) return;
+    const count = series.sumSince(ts - rule.window);
+    const grade = thresholdGrade(count, this.heldGrade(alert), cachedLevels(rule, () => countLevels(rule.levels)), 'above');
+    if (grade === undefined && isQuiet(alert)) return;
+    this.apply(
+      device,
+      rules,
       rule,
+      slot,
       ts,
       { active: grade !== undefined, ...(grade && { grade }), value: count, condition: { ...(grade && { grade }), window: [] } },
       () => ({ count: String(Math.round(count)), code: rule.code ?? '' }),
@@ -632,17 +748,18 @@ export class RuleEngine {
     );
   }
 
-  private compositeStep(device: RegisteredDevice, rules: DeviceRules, rule: CompositeRule, ts: number): void {
+  private compositeStep(device: RegisteredDevice, rules: DeviceRules, rule: CompositeRule, ts: number, slot = this.slot(device.id, rule.id)): void {
     const track = this.track(device.id);
     const active = compositeActive(rule, {
       latest: (metric) => track.latest.get(metric)?.value,
       firing: (ruleId) => this.alerts.get(key(device.id, ruleId))?.record.state === 'firing',
     });
+    if (!active && isQuiet(this.alerts.get(slot.key))) return;
     // The first metric condition's latest value, found without building the metric list per sample.
     const condition = rule.conditions.find((c) => 'metric' in c);
     const first = condition && 'metric' in condition ? condition.metric : undefined;
     const value = first !== undefined ? (track.latest.get(first)?.value ?? NaN) : active ? 1 : 0;
-    this.apply(device, rules, rule, ts, { active, ...(active && { grade: rule.grade }), value, condition: { window: [] } }, () => ({}));
+    this.apply(device, rules, rule, slot, ts, { active, ...(active && { grade: rule.grade }), value, condition: { window: [] } }, () => ({}));
   }
 
   /**
@@ -668,17 +785,17 @@ export class RuleEngine {
     this.counters.evaluations += 1;
     const silenceText = (language: 'zh' | 'en') => ({ silence: describeDuration(Math.max(silentFor, rule.after), language), after: describeDuration(rule.after, language) });
     if (rule.treat_as !== 'ok') {
-      this.apply(device, rules, rule, ts, { active: silent, ...(silent && { grade: rule.grade }), value: Math.round(silentFor / 60_000), condition: { window: [] } }, () => ({}), silenceText);
+      this.apply(device, rules, rule, this.slot(device.id, rule.id), ts, { active: silent, ...(silent && { grade: rule.grade }), value: Math.round(silentFor / 60_000), condition: { window: [] } }, () => ({}), silenceText);
     }
     if (!silent || rule.treat_as === 'keep_state') return;
     // The other open alerts of what went silent.
     for (const other of this.alerts.values()) {
       if (other.deviceId !== device.id || other.ruleId === rule.id) continue;
-      const otherRule = [...rules.byMetric.values()].flat().find((r) => r.id === other.ruleId);
-      if (!otherRule || (rule.metric !== 'any' && ruleMetric(otherRule) !== rule.metric)) continue;
       if (other.record.state === 'normal' || other.record.state === 'resolved' || other.record.state === 'nodata') continue;
+      const otherRule = [...rules.byMetric.values()].flat().find((e) => e.rule.id === other.ruleId)?.rule ?? rules.composites.find((r) => r.id === other.ruleId);
+      if (!otherRule || (rule.metric !== 'any' && ruleMetric(otherRule) !== rule.metric)) continue;
       const condition: ConditionResult = rule.treat_as === 'alert' ? { nodata: true } : { active: false };
-      this.applyResult(device, rules, otherRule, ts, condition, other.condition, () => other.message);
+      this.applyResult(device, rules, otherRule, this.slot(device.id, otherRule.id), ts, condition, other.condition, () => other.message);
     }
   }
 
@@ -693,7 +810,7 @@ export class RuleEngine {
     if (current?.record.state === 'error' && current.record.lastError === message) return;
     this.options.logger.error({ err: error, device: device.id, rule: rule.id }, 'rule evaluation failed');
     try {
-      this.applyResult(device, rules, rule, ts, { error: message }, current?.condition ?? { window: [] }, () => ({
+      this.applyResult(device, rules, rule, this.slot(device.id, rule.id), ts, { error: message }, current?.condition ?? NO_CONDITION, () => ({
         zh: `${device.id} 规则 ${rule.id} 无法评估：${message}`,
         en: `${device.id} rule ${rule.id} could not be evaluated: ${message}`,
       }));
@@ -707,13 +824,14 @@ export class RuleEngine {
     device: RegisteredDevice,
     rules: DeviceRules,
     rule: Rule,
+    slot: Slot,
     ts: number,
     outcome: Outcome,
     vars: (grade: Grade | undefined) => Readonly<Record<string, string>>,
     perLanguage?: (language: 'zh' | 'en') => Readonly<Record<string, string>>,
   ): void {
     const condition: ConditionResult = { active: outcome.active, ...(outcome.active && outcome.grade && { grade: outcome.grade }), value: outcome.value };
-    this.applyResult(device, rules, rule, ts, condition, outcome.condition, (grade) =>
+    this.applyResult(device, rules, rule, slot, ts, condition, outcome.condition, (grade) =>
       renderAlertMessage(
         device,
         this.options.registry.getSite(device.site),
@@ -723,6 +841,7 @@ export class RuleEngine {
         vars(grade),
         perLanguage,
       ),
+      outcome.keepMessage,
     );
   }
 
@@ -731,18 +850,25 @@ export class RuleEngine {
     device: RegisteredDevice,
     rules: DeviceRules,
     rule: Rule,
+    slot: Slot,
     ts: number,
     input: ConditionResult,
     condition: Condition,
     render: (grade: Grade | undefined) => MessageTemplate,
+    keepMessage = false,
   ): void {
-    const id = key(device.id, rule.id);
+    const id = slot.key;
     const current = this.alerts.get(id);
-    if (!current && 'active' in input && !input.active) {
+    if ('active' in input && !input.active && isQuiet(current)) {
       // The common case: a quiet rule stays quiet. Nothing to run through the lifecycle, and
-      // nothing to keep unless its hysteresis grade, N-of-M window or spike count moved.
-      const previous = this.quiet.get(id);
-      if (!previous || previous.grade !== condition.grade || previous.window !== condition.window || previous.spikes !== condition.spikes) this.quiet.set(id, condition);
+      // nothing to keep unless its N-of-M window or spike count moved.
+      const previous = current?.condition ?? slot.quiet;
+      if (previous && previous.window === condition.window && previous.spikes === condition.spikes) return;
+      if (!current) slot.quiet = condition;
+      else {
+        this.alerts.set(id, { ...current, condition });
+        this.lazy.add(id);
+      }
       return;
     }
     const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
@@ -755,13 +881,13 @@ export class RuleEngine {
       this.options.logger.debug({ device: device.id, rule: rule.id, ts }, 'anomaly spike recorded (did not persist)');
     }
     if (!current && result.record.state === 'normal') {
-      // Nothing to persist yet, but the hysteresis grade and N-of-M window carry on.
-      this.quiet.set(id, condition);
+      // Nothing to persist yet, but the N-of-M window and spike count carry on.
+      slot.quiet = condition;
       return;
     }
-    this.quiet.delete(id);
+    slot.quiet = undefined;
     const now = (this.options.now ?? Date.now)();
-    const fresh = current && result.transitions.length === 0 && now - current.updatedAt < RENDER_INTERVAL_MS;
+    const fresh = current !== undefined && result.transitions.length === 0 && (keepMessage || now - current.updatedAt < RENDER_INTERVAL_MS);
     const message = fresh ? current.message : render(result.record.grade ?? ('grade' in input ? input.grade : undefined));
     const notifying = result.transitions.some((t) => t.notify);
     let silencedBy = current?.silencedBy;
@@ -777,7 +903,9 @@ export class RuleEngine {
       ...(silencedBy !== undefined && { silencedBy }),
     };
     this.alerts.set(id, alert);
-    this.dirty.add(id);
+    // A new value or time alone is saved with the next save; a transition or a new message at once.
+    if (fresh) this.lazy.add(id);
+    else this.dirty.add(id);
     if (result.transitions.length > 0) {
       for (const t of result.transitions) {
         if (!t.notify) continue;
@@ -791,9 +919,11 @@ export class RuleEngine {
 
   private scheduleSave(): void {
     this.saving = this.saving.then(async () => {
-      if (this.dirty.size === 0) return;
-      const ids = [...this.dirty];
+      if (this.dirty.size === 0 && this.lazy.size === 0) return;
+      const ids = [...new Set([...this.dirty, ...this.lazy])];
       this.dirty.clear();
+      this.lazy.clear();
+      this.lastSaveAt = (this.options.now ?? Date.now)();
       const batch = ids.map((id) => this.alerts.get(id)).filter((a): a is EngineAlert => a !== undefined);
       try {
         await this.options.repository.save(

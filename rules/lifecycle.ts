@@ -181,9 +181,10 @@ export function evaluate(record: AlertRecord, input: EvaluationInput, timing: Ru
     return { record, transitions: [], ignored: 'out_of_order' };
   }
 
-  const next: Draft = { ...record, recentChanges: [...record.recentChanges], lastEvalAt: ts };
+  const next: Draft = { ...record, lastEvalAt: ts };
   const steps: StepTransition[] = [];
-  let stateChanged = false;
+  /** A state change someone is told about (fired, resolved, no data…): what flapping counts. */
+  let notableChange = false;
 
   const move = (to: AlertState, kind: TransitionKind): void => {
     if (!isInTransitionTable(next.state, to, kind)) throw new Error(`alert transition ${next.state} -> ${to} (${kind}) is not in the transition table`);
@@ -191,7 +192,7 @@ export function evaluate(record: AlertRecord, input: EvaluationInput, timing: Ru
     if (to !== next.state) {
       next.state = to;
       next.stateSince = ts;
-      stateChanged = true;
+      if (NOTIFYING_KINDS.has(kind)) notableChange = true;
     }
   };
   const activate = (grade: Grade | undefined): void => {
@@ -291,10 +292,12 @@ export function evaluate(record: AlertRecord, input: EvaluationInput, timing: Ru
   }
   if (next.state !== 'error') next.lastError = undefined;
 
-  // Flapping: count state changes in the sliding window; it ends after a whole quiet window.
+  // Flapping: count notable state changes in the sliding window; it ends after a whole quiet
+  // window. Internal steps (a pending hold that is cancelled, a recovery that relapses) are what
+  // `for` and `clear_for` absorb: counting them would mark a never-fired alert as flapping.
   const { windowMs, maxTransitions } = timing.flap;
-  const recent = next.recentChanges.filter((t) => t > ts - windowMs);
-  if (stateChanged) recent.push(ts);
+  const recent = next.recentChanges.length === 0 || next.recentChanges[0]! > ts - windowMs ? [...next.recentChanges] : next.recentChanges.filter((t) => t > ts - windowMs);
+  if (notableChange) recent.push(ts);
   if (!next.flapping && recent.length > maxTransitions) {
     next.flapping = true;
     move(next.state, 'flapping_started');
@@ -311,9 +314,19 @@ export function evaluate(record: AlertRecord, input: EvaluationInput, timing: Ru
   return { record: withoutUndefined(next), transitions };
 }
 
-/** Drops unset optional fields so the record equals its own JSON round-trip. */
+/** Drops unset optional fields so the record equals its own JSON round-trip (field by field: this runs per evaluation). */
 function withoutUndefined(record: Draft): AlertRecord {
-  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as unknown as AlertRecord;
+  const out: Draft = { state: record.state, triggerCount: record.triggerCount, flapping: record.flapping, recentChanges: record.recentChanges };
+  if (record.grade !== undefined) out.grade = record.grade;
+  if (record.activeAt !== undefined) out.activeAt = record.activeAt;
+  if (record.firedAt !== undefined) out.firedAt = record.firedAt;
+  if (record.recoveringAt !== undefined) out.recoveringAt = record.recoveringAt;
+  if (record.resolvedAt !== undefined) out.resolvedAt = record.resolvedAt;
+  if (record.lastValue !== undefined) out.lastValue = record.lastValue;
+  if (record.lastError !== undefined) out.lastError = record.lastError;
+  if (record.lastEvalAt !== undefined) out.lastEvalAt = record.lastEvalAt;
+  if (record.stateSince !== undefined) out.stateSince = record.stateSince;
+  return out;
 }
 
 const SERIAL_VERSION = 1;

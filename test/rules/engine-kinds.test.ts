@@ -121,9 +121,16 @@ rules:
     direction: above
     levels: { minor: { raise: 26, clear: 25 } }
     message: { zh: "{{device}} 室温 {{value}}", en: "{{device}} room {{value}}" }
+  - id: room-humid
+    kind: threshold
+    metric: room_humidity_pct
+    direction: above
+    for: 10m
+    levels: { general: { raise: 70, clear: 60 } }
+    message: { zh: "{{device}} 湿度 {{value}} 高于 {{threshold}}", en: "{{device}} humidity {{value}} above {{threshold}}" }
 `;
 
-async function setup(options: { reorderMs?: number; silences?: SilenceLookup; dataDir?: string } = {}) {
+async function setup(options: { reorderMs?: number; silences?: SilenceLookup; dataDir?: string; now?: () => number } = {}) {
   const dir = options.dataDir ? { path: options.dataDir, remove: () => undefined } : tempDir();
   if (!options.dataDir) cleanup.push(() => dir.remove());
   const packs = join(dir.path, 'packs');
@@ -147,6 +154,7 @@ async function setup(options: { reorderMs?: number; silences?: SilenceLookup; da
     logger,
     ...(options.reorderMs !== undefined && { reorderMs: options.reorderMs }),
     ...(options.silences && { silences: options.silences }),
+    ...(options.now && { now: options.now }),
   });
   await engine.warm();
   const transitions: Array<AlertTransition & { rule: string; silencedBy?: string }> = [];
@@ -159,6 +167,48 @@ const noise = (i: number) => Math.sin(i * 12.9898) * 0.7 + Math.sin(i * 78.233) 
 const series = (deviceId: string, metric: string, from: number, count: number, stepMs: number, value: (i: number, ts: number) => number): Sample[] =>
   Array.from({ length: count }, (_, i) => ({ deviceId, metric, ts: from + i * stepMs, value: value(i, from + i * stepMs) }));
 const fired = <T extends { kind: string; rule: string }>(transitions: readonly T[], rule: string): T[] => transitions.filter((t) => t.rule === rule && t.kind === 'fired');
+
+describe('threshold rules with a hold and hysteresis', () => {
+  const humidity = (minute: number, value: number): Sample => ({ deviceId: 'CT-1', metric: 'room_humidity_pct', ts: T0 + minute * MIN, value });
+
+  it('a pending hold is met only by values at the raise level, not by ones the hysteresis band would keep', async () => {
+    const { engine, transitions } = await setup();
+    // 71 once, then 65 for 20 minutes: over the clear level (60) but under the raise level (70).
+    engine.onSamples([humidity(0, 71), ...Array.from({ length: 20 }, (_, i) => humidity(i + 1, 65))]);
+    expect(fired(transitions, 'room-humid')).toEqual([]);
+    expect(transitions.filter((t) => t.rule === 'room-humid').map((t) => t.kind)).toEqual(['pending', 'cancelled']);
+    // At the level for the whole hold: fires.
+    engine.onSamples(Array.from({ length: 12 }, (_, i) => humidity(30 + i, 72)));
+    expect(fired(transitions, 'room-humid')).toHaveLength(1);
+  });
+
+  it('once fired, hysteresis holds the alert, and the message keeps the value that reached the level', async () => {
+    let wall = 0;
+    // Every message may be re-rendered: the wall clock moves 10 minutes per evaluation.
+    const { engine, transitions } = await setup({ now: () => (wall += 10 * MIN) });
+    engine.onSamples(Array.from({ length: 12 }, (_, i) => humidity(i, 72)));
+    expect(fired(transitions, 'room-humid')).toHaveLength(1);
+    engine.onSamples(Array.from({ length: 30 }, (_, i) => humidity(12 + i, 65)));
+    const alert = engine.list().find((a) => a.ruleId === 'room-humid')!;
+    expect(alert.record.state).toBe('firing');
+    expect(alert.record.lastValue).toBe(65);
+    expect(alert.message.en).toBe('CT-1 humidity 72 above 70');
+    // Past the clear level: resolves.
+    engine.onSamples([humidity(50, 59)]);
+    expect(transitions.filter((t) => t.rule === 'room-humid').map((t) => t.kind)).toEqual(['pending', 'fired', 'resolved']);
+  });
+
+  it('a condition that keeps coming and going inside its hold never marks the alert flapping or notifies', async () => {
+    const { engine, transitions } = await setup();
+    // Over the level every other minute for two hours: pending, cancelled, pending… never fired.
+    engine.onSamples(Array.from({ length: 120 }, (_, i) => humidity(i, i % 2 === 0 ? 75 : 50)));
+    const mine = transitions.filter((t) => t.rule === 'room-humid');
+    expect(mine.length).toBeGreaterThan(100);
+    expect(new Set(mine.map((t) => t.kind))).toEqual(new Set(['pending', 'cancelled']));
+    expect(mine.filter((t) => t.notify)).toEqual([]);
+    expect(engine.list().find((a) => a.ruleId === 'room-humid')?.record.flapping).toBe(false);
+  });
+});
 
 describe('rate rules', () => {
   it('raise on a real rise and grade it per hour, but not on probe noise around a steady level', async () => {

@@ -252,6 +252,17 @@ describe('alert lifecycle transitions', () => {
     expect(record.flapping).toBe(false);
   });
 
+  it('counts only notable changes as flapping: a hold that keeps being cancelled is not a flap', () => {
+    const flappy: RuleTiming = { forMs: 5 * MIN, clearForMs: 5 * MIN, flap: { windowMs: 60 * MIN, maxTransitions: 3 } };
+    // pending → cancelled twenty times, then a fire whose recovery relapses ten times.
+    const chatter: [number, ConditionResult][] = Array.from({ length: 40 }, (_, i) => [i, i % 2 === 0 ? on() : off]);
+    const relapse: [number, ConditionResult][] = Array.from({ length: 20 }, (_, i) => [50 + i, i % 2 === 0 ? off : on()]);
+    const { record, transitions } = drive([...chatter, [40, on()], [46, on()], ...relapse], flappy);
+    expect(transitions.filter((t) => t.kind.startsWith('flapping'))).toEqual([]);
+    expect(transitions.filter((t) => t.notify).map((t) => t.kind)).toEqual(['fired']);
+    expect(record).toMatchObject({ state: 'firing', flapping: false, triggerCount: 1 });
+  });
+
   it('keeps the flap history bounded', () => {
     const flappy: RuleTiming = { forMs: 0, clearForMs: 0, flap: { windowMs: 1000 * MIN, maxTransitions: 3 } };
     const steps: [number, ConditionResult][] = Array.from({ length: 50 }, (_, i) => [i, i % 2 === 0 ? on() : off]);
