@@ -373,8 +373,15 @@ function ruleReferenceIssues(
         else if (def.kind !== 'counter') issues.push({ path: ['metric'], message: `metric '${rule.metric}' is a ${def.kind}, event_count needs a counter` });
       }
       break;
-    default:
-      checkMetric(rule.metric, ['metric']);
+    default: {
+      // A counter's value is the events since the last report, so its size depends on how often
+      // the device reports: a level, rate, trend or baseline of it would change with the interval.
+      const def = metricDefinition(modality, rule.metric);
+      if (!def) checkMetric(rule.metric, ['metric']);
+      else if (def.kind === 'counter') {
+        issues.push({ path: ['metric'], message: `metric '${rule.metric}' is a counter (events since the last report); ${rule.kind} rules need a gauge — count its events with an event_count rule` });
+      }
+    }
   }
   return issues;
 }

@@ -169,6 +169,30 @@ ${MSG}
     ]);
   });
 
+  it('refuses level, rate, trend and anomaly rules on a counter, whose values depend on the reporting interval', () => {
+    const rules = ['threshold', 'rate', 'trend', 'anomaly']
+      .map(
+        (kind, i) => `  - id: arcs-${kind}
+    kind: ${kind}
+    metric: tube_arc_count
+${
+  [
+    '    direction: above\n    levels: { minor: { raise: 5, clear: 4 } }',
+    '    window: 1h\n    direction: rise\n    per_hour: { minor: 5 }',
+    '    window: 7d\n    direction: above\n    threshold: 50\n    horizon: 21d\n    grades: { general: 14d }',
+    '    method: mad\n    window: 7d\n    k: 4\n    persist: 1h\n    grade: minor',
+  ][i]
+}
+${MSG}
+`,
+      )
+      .join('');
+    const messages = errorsOf(pack(rules, 'CT')).map((e) => `${e.path}: ${e.message}`);
+    expect(messages).toEqual(
+      [0, 1, 2, 3].map((i) => `rules[${i}].metric: metric 'tube_arc_count' is a counter (events since the last report); ${['threshold', 'rate', 'trend', 'anomaly'][i]} rules need a gauge — count its events with an event_count rule`),
+    );
+  });
+
   it('reports YAML syntax errors with a line', () => {
     const errors = errorsOf('pack: x\nmodality: MR\nrules:\n  - id: a\n    kind: [threshold\n');
     expect(errors[0]!.line).toBeGreaterThanOrEqual(5);
