@@ -257,7 +257,8 @@ export async function runCase(kase: DetectionCase, seed: number, context: Harnes
       engine.onSamples(chunk);
       if (chunkEvents.length > 0) clock.onEvents?.(chunkEvents);
       clock.tick?.(end);
-      await engine.flush();
+      // The saves the engine schedules on its own, as in the service; CPU includes them.
+      await engine.settled();
       wall += performance.now() - wall0;
       const used = process.cpuUsage(cpu0);
       cpu += used.user + used.system;
@@ -292,6 +293,7 @@ export async function runCase(kase: DetectionCase, seed: number, context: Harnes
       }
     }
     await feed();
+    await engine.flush();
     // Arcs are events too: on a tube that arcs more, the TUBE_ARC code is what changed.
     if (relevantMetrics.has('tube_arc_count')) scenarioCodes.add('TUBE_ARC');
 

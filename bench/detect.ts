@@ -32,12 +32,14 @@ import {
 } from './detect-harness.js';
 
 /**
- * The ingest benchmark's sustained rate on this machine (README, Benchmark): messages per second
- * × metrics per message. The engine's share is its CPU per sample at that rate.
+ * The ingest benchmark's sustained rate on this machine (`npm run bench:ingest -- --target influx`,
+ * README): messages per second × metrics per message. The engine's share is its CPU per sample
+ * here times that rate. This benchmark feeds one reading a minute, so each window refit and
+ * baseline is shared by few samples: an upper estimate. bench:ingest measures the share directly
+ * (a second run without rule packs).
  */
-const INGEST_MESSAGES_PER_S = 14_916;
+const INGEST_MESSAGES_PER_S = 21_600;
 const INGEST_METRICS_PER_MESSAGE = 7;
-const INGEST_ENGINE_CPU_PCT = 64;
 const ENGINE_CPU_AIM_PCT = 25;
 
 const { values } = parseArgs({
@@ -186,11 +188,15 @@ const cpuOf = (list: readonly RunResult[]) => ({
 const all = cpuOf(results);
 const perModality = (['MR', 'CT'] as const).map((m) => ({ modality: m, ...cpuOf(results.filter((r) => r.modality === m)) })).filter((m) => m.samples > 0);
 const ingestSamplesPerS = INGEST_MESSAGES_PER_S * INGEST_METRICS_PER_MESSAGE;
-// The ingest benchmark publishes CT readings; the CT mix is the one to compare with (MR beside it).
+// The more expensive modality is the one the aim is judged on.
 const shares = perModality.map((m) => ({ modality: m.modality, microsPerSample: (1e6 * m.cpuS) / m.samples, sharePct: (100 * ingestSamplesPerS * m.cpuS) / m.samples }));
-const ctShare = shares.find((s) => s.modality === 'CT') ?? shares[0];
-if (ctShare) {
-  aims.push({ aim: `engine adds ≤ ${ENGINE_CPU_AIM_PCT} % CPU at the ingest benchmark's full rate`, met: ctShare.sharePct <= ENGINE_CPU_AIM_PCT, figure: `${ctShare.sharePct.toFixed(1)} % of one core (${ctShare.modality} readings)` });
+const worstShare = shares.reduce<(typeof shares)[number] | undefined>((worst, s) => (worst === undefined || s.sharePct > worst.sharePct ? s : worst), undefined);
+if (worstShare) {
+  aims.push({
+    aim: `engine keeps up: ≤ ${ENGINE_CPU_AIM_PCT} % of a core at the ingest benchmark's full rate`,
+    met: worstShare.sharePct <= ENGINE_CPU_AIM_PCT,
+    figure: `${worstShare.sharePct.toFixed(1)} % (${worstShare.modality}, one reading a minute: upper estimate)`,
+  });
 }
 
 if (values.json) {
@@ -278,10 +284,11 @@ if (values.json) {
     const share = shares.find((s) => s.modality === m.modality)!;
     console.log(`  ${m.modality}: ${m.rules} rules in force, ${share.microsPerSample.toFixed(2)} µs per sample, ${(m.evaluations / m.cpuS / 1e6).toFixed(1)} M rule evaluations/s`);
   }
-  if (ctShare) {
+  if (worstShare) {
     console.log(
-      `  at the ingest benchmark's ${ingestSamplesPerS.toLocaleString('en-US')} samples/s (${INGEST_MESSAGES_PER_S.toLocaleString('en-US')} msg/s × ${INGEST_METRICS_PER_MESSAGE}) the engine needs` +
-        ` ${shares.map((s) => `${s.sharePct.toFixed(1)} % of one core (${s.modality})`).join(', ')}, on top of the ingest path's ${INGEST_ENGINE_CPU_PCT} % (aim ≤ ${ENGINE_CPU_AIM_PCT} %)`,
+      `  at the ingest benchmark's ${ingestSamplesPerS.toLocaleString('en-US')} samples/s (${INGEST_MESSAGES_PER_S.toLocaleString('en-US')} msg/s × ${INGEST_METRICS_PER_MESSAGE}) the engine would need` +
+        ` ${shares.map((s) => `${s.sharePct.toFixed(1)} % of one core (${s.modality})`).join(', ')} (aim ≤ ${ENGINE_CPU_AIM_PCT} %);` +
+        ` an upper estimate, as windows here are refitted every few readings — bench:ingest measures the rules' share directly`,
     );
   }
   console.log(`  whole benchmark: ${elapsedS.toFixed(0)} s wall (simulation included)`);

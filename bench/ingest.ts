@@ -11,7 +11,11 @@
  *                              Node-RED (mqtt in → join → influxdb batch, installed into a temp
  *                              folder by the benchmark), each printed as a ratio to ours.
  *
+ * Both targets also run ours a second time without rule packs, on the same workload, and print
+ * the CPU the rule engine adds to the ingest path (`--skip-rules-reference` leaves that out).
+ *
  * Options: --devices 200 --messages 200000 --connections 10 --inflight 200
+ *          --modality CT     the fleet: CT (default) or MR telemetry, evaluated by that modality's pack
  *          --mqtt-url URL    (influx target) a broker to use; default: a Mosquitto the benchmark starts
  *                            with the README's configuration (max_queued_messages 0), so that the
  *                            broker's default queue limit of 1000 does not drop messages
@@ -19,7 +23,7 @@
  * The publisher is a separate process, so publishing does not share the collector's event loop.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +36,7 @@ import { silentLogger } from '../src/log.js';
 import type { TelemetryStore } from '../src/storage/telemetry-store.js';
 import { InfluxServer, MosquittoServer } from '../test/support/servers.js';
 import { installNodeRed, startNodeRed } from './node-red.js';
+import { benchDeviceId, benchMetrics, COUNTED_METRIC, METRICS_PER_MESSAGE, type BenchModality } from './payload.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,16 +49,22 @@ const { values } = parseArgs({
     'influx-url': { type: 'string' },
     /** Measure only the engine (for profiling). */
     'skip-peers': { type: 'boolean', default: false },
+    /** Leave out the second run without rule packs (the rule engine's CPU share). */
+    'skip-rules-reference': { type: 'boolean', default: false },
     /** Override collector.batchSize (values per store write). */
     batch: { type: 'string' },
     /** Override collector.maxBufferedSamples and collector.maxConcurrentWrites. */
     'max-buffered': { type: 'string' },
     concurrency: { type: 'string' },
+    /** The fleet's modality (its telemetry and rule pack). */
+    modality: { type: 'string', default: 'CT' },
   },
 });
 const DEVICES = Number(values.devices);
 const MESSAGES = Number(values.messages);
-const METRICS_PER_MESSAGE = 7;
+const MODALITY: BenchModality = values.modality === 'MR' ? 'MR' : 'CT';
+if (values.modality !== 'CT' && values.modality !== 'MR') throw new Error('--modality is CT or MR');
+const COUNTED = COUNTED_METRIC[MODALITY];
 const SITE = 'bench-hospital';
 const RUN = Date.now().toString(36);
 
@@ -68,7 +79,7 @@ interface PublisherResult {
 async function publish(url: string, prefix: string, protocol: 4 | 5): Promise<PublisherResult> {
   const script = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(MESSAGES), values.connections!, values.inflight!, prefix, String(protocol)], {
+  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(MESSAGES), values.connections!, values.inflight!, prefix, String(protocol), MODALITY], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -84,7 +95,7 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Samples the process's peak RSS and CPU while `work` runs. */
-async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMB: number; cpuPercent: number; seconds: number }> {
+async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMB: number; cpuPercent: number; cpuSeconds: number; seconds: number }> {
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
   const cpu = process.cpuUsage();
@@ -93,7 +104,8 @@ async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRss
     const result = await work();
     const seconds = (Date.now() - started) / 1000;
     const used = process.cpuUsage(cpu);
-    return { result, peakRssMB: Math.round(peak / 1048576), cpuPercent: Math.round(((used.user + used.system) / 1e6 / seconds) * 100), seconds };
+    const cpuSeconds = (used.user + used.system) / 1e6;
+    return { result, peakRssMB: Math.round(peak / 1048576), cpuPercent: Math.round((cpuSeconds / seconds) * 100), cpuSeconds, seconds };
   } finally {
     clearInterval(timer);
   }
@@ -116,18 +128,28 @@ interface OursResult {
   readonly pointsPerSecond: number;
   readonly latencyMs: { p50: number; p99: number; max: number };
   readonly cpuPercent: number;
+  /** CPU time of the engine process over the run (user + system). */
+  readonly cpuSeconds: number;
   readonly peakRssMB: number;
   readonly lostMessages: number;
+  /** Rule evaluations the engine made (0 without rule packs). */
+  readonly ruleEvaluations: number;
 }
 
-/** The engine's ingest path (validation, registry, spool, batching, durable acknowledgement). */
-async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined, influxUrl: string | undefined): Promise<OursResult> {
+/**
+ * The engine's ingest path (validation, registry, spool, batching, durable acknowledgement) with
+ * the default rule packs evaluated on every stored sample — or, with `rules: false`, an empty
+ * rule folder: the same process without rule evaluation, to measure what the rules cost.
+ */
+async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined, influxUrl: string | undefined, rules = true): Promise<OursResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'guardian-bench-'));
+  const noRules = join(dataDir, 'no-rules');
+  if (!rules) mkdirSync(noRules);
   writeFileSync(
     join(dataDir, 'fleet.json'),
     JSON.stringify({
       sites: [{ id: SITE, name: '基准测试医院' }],
-      devices: Array.from({ length: DEVICES }, (_, i) => ({ id: `BENCH-CT-${i}`, site: SITE, modality: 'CT', vendor: 'Bench', model: 'B1' })),
+      devices: Array.from({ length: DEVICES }, (_, i) => ({ id: benchDeviceId(MODALITY, i), site: SITE, modality: MODALITY, vendor: 'Bench', model: 'B1' })),
     }),
   );
   const config = ConfigSchema.parse({
@@ -138,6 +160,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     ...(target === 'influx' && { influx: { url: influxUrl, bucket: `bench_ours_${RUN}` } }),
     simulate: { enabled: false },
     autoRegister: false,
+    ...(!rules && { rules: { dir: noRules } }),
     collector: {
       ...(values.batch && { batchSize: Number(values.batch) }),
       ...(values['max-buffered'] && { maxBufferedSamples: Number(values['max-buffered']) }),
@@ -152,7 +175,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
   guardian.pipeline.batcher.onStored((samples, storedAt) => {
     last = storedAt;
     stored += samples.length;
-    for (const s of samples) if (s.metric === 'gantry_temp_c' && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
+    for (const s of samples) if (s.metric === COUNTED && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
   });
   const run = await measured(async () => {
     const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4);
@@ -160,6 +183,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     return published;
   });
   const inStore = await countStored(guardian.telemetry);
+  const ruleEvaluations = guardian.engine.stats().evaluations;
   const receiveSeconds = (guardian.pipeline.collector.lastMessageTime - run.result.startedAt) / 1000;
   await guardian.stop();
   if (target === 'influx') await influxQuery(influxUrl!, `DROP DATABASE "bench_ours_${RUN}"`);
@@ -173,15 +197,17 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     pointsPerSecond: Math.round(stored / seconds),
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: percentile(sorted, 100) },
     cpuPercent: run.cpuPercent,
+    cpuSeconds: run.cpuSeconds,
     peakRssMB: run.peakRssMB,
     lostMessages: run.result.sent - inStore,
+    ruleEvaluations,
   };
 }
 
 async function countStored(store: TelemetryStore): Promise<number> {
   let n = 0;
   for (let i = 0; i < DEVICES; i++) {
-    const points = await store.aggregate({ deviceId: `BENCH-CT-${i}`, metric: 'gantry_temp_c', from: 0, to: Date.now() + 60_000, step: 365 * 86_400_000 });
+    const points = await store.aggregate({ deviceId: benchDeviceId(MODALITY, i), metric: COUNTED, from: 0, to: Date.now() + 60_000, step: 365 * 86_400_000 });
     n += points.reduce((sum, p) => sum + p.count, 0);
   }
   return n;
@@ -200,7 +226,7 @@ async function influxWrite(url: string, db: string, lines: string): Promise<void
 }
 
 async function influxCount(url: string, db: string): Promise<number> {
-  const result = (await influxQuery(url, 'SELECT count("gantry_temp_c") FROM "telemetry"', db)) as { results: Array<{ series?: Array<{ values: Array<[unknown, number]> }> }> };
+  const result = (await influxQuery(url, `SELECT count("${COUNTED}") FROM "telemetry"`, db)) as { results: Array<{ series?: Array<{ values: Array<[unknown, number]> }> }> };
   return result.results[0]?.series?.[0]?.values[0]?.[1] ?? 0;
 }
 
@@ -235,7 +261,7 @@ async function runInfluxLimit(influxUrl: string): Promise<{ pointsPerSecond: num
   for (let i = 0; i < MESSAGES; i += 5_000) {
     const lines: string[] = [];
     for (let n = i; n < Math.min(MESSAGES, i + 5_000); n++) {
-      lines.push(lineFor(`BENCH-CT-${n % DEVICES}`, { ts: start + n, metrics: { gantry_temp_c: 22, detector_temp_c: 35, tube_heat_pct: n % 100, tube_housing_temp_c: 40, filament_current_a: 4.2, room_temp_c: 21.5, room_humidity_pct: 45 } }));
+      lines.push(lineFor(benchDeviceId(MODALITY, n % DEVICES), { ts: start + n, metrics: benchMetrics(MODALITY, n) }));
     }
     batches.push(lines.join('\n'));
   }
@@ -339,18 +365,42 @@ async function runNodeRed(mqttUrl: string, influxUrl: string): Promise<{ message
 
 function printOurs(title: string, r: OursResult): void {
   console.log(`\n${title}`);
-  console.log(`  devices ${DEVICES}, messages published ${r.published} (7 metrics each, QoS 1)`);
+  console.log(`  ${DEVICES} ${MODALITY} devices, messages published ${r.published} (${METRICS_PER_MESSAGE} metrics each, QoS 1)`);
   console.log(`  sustained:  ${r.messagesPerSecond} messages/s, ${r.pointsPerSecond} points/s (received from the broker at ${r.receivedPerSecond} messages/s)`);
   console.log(`  latency (publish → stored): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
   console.log(`  engine process: CPU ${r.cpuPercent} % of one core, peak RSS ${r.peakRssMB} MB`);
-  console.log(`  lost: ${r.lostMessages} messages`);
+  console.log(`  lost: ${r.lostMessages} messages; rule evaluations ${r.ruleEvaluations.toLocaleString('en-US')}`);
+}
+
+/** Aim of the rule-engine issue: the rules add at most this share to the ingest path's CPU. */
+const RULES_CPU_AIM_PCT = 25;
+
+/** What the rule engine adds: CPU per message with the default packs against the same run without rules. */
+function printRulesShare(withRules: OursResult, without: OursResult): { addedPct: number; pointsOfCore: number } {
+  const perMessage = (r: OursResult) => r.cpuSeconds / r.published;
+  const addedPct = (100 * (perMessage(withRules) - perMessage(without))) / perMessage(without);
+  // The same added CPU per message, at the rate measured with rules, in % of one core.
+  const pointsOfCore = 100 * (perMessage(withRules) - perMessage(without)) * withRules.messagesPerSecond;
+  console.log('\n  rule engine share (same workload, second run without rule packs):');
+  console.log(
+    `    without rules: ${without.messagesPerSecond} msg/s, CPU ${without.cpuSeconds.toFixed(1)} s (${((1e6 * perMessage(without)).toFixed(1))} µs/message), lost ${without.lostMessages}`,
+  );
+  console.log(
+    `    with rules:    ${withRules.messagesPerSecond} msg/s, CPU ${withRules.cpuSeconds.toFixed(1)} s (${((1e6 * perMessage(withRules)).toFixed(1))} µs/message), ${withRules.ruleEvaluations.toLocaleString('en-US')} rule evaluations`,
+  );
+  console.log(
+    `    → the rules add ${addedPct.toFixed(1)} % to the ingest path's CPU (aim ≤ ${RULES_CPU_AIM_PCT} %: ${addedPct <= RULES_CPU_AIM_PCT ? 'met' : 'NOT MET'}), ${pointsOfCore.toFixed(1)} % of one core at ${withRules.messagesPerSecond} msg/s`,
+  );
+  return { addedPct, pointsOfCore };
 }
 
 async function main(): Promise<void> {
   if (values.target === 'sqlite') {
     const ours = await runOurs('sqlite', undefined, undefined);
+    const withoutRules = values['skip-rules-reference'] ? undefined : await runOurs('sqlite', undefined, undefined, false);
     printOurs('Ingest benchmark — embedded broker → collector → SQLite (engine process holds the broker too)', ours);
-    console.log(JSON.stringify({ target: 'sqlite', ours }));
+    const rulesShare = withoutRules && printRulesShare(ours, withoutRules);
+    console.log(JSON.stringify({ target: 'sqlite', ours, withoutRules, rulesShare }));
     return;
   }
   if (values.target !== 'influx') throw new Error('--target is sqlite or influx');
@@ -362,10 +412,12 @@ async function main(): Promise<void> {
 
   // Ours first, while the process is fresh, so its peak RSS is its own.
   const ours = await runOurs('influx', mqttUrl, influxUrl);
+  const withoutRules = values['skip-rules-reference'] ? undefined : await runOurs('influx', mqttUrl, influxUrl, false);
   if (values['skip-peers']) {
     await mosquitto?.stop();
     await influx?.stop();
     printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
+    if (withoutRules) printRulesShare(ours, withoutRules);
     return;
   }
   const brokerLimit = await runBrokerLimit(mqttUrl);
@@ -377,6 +429,7 @@ async function main(): Promise<void> {
   rmSync(serversDir, { recursive: true, force: true });
 
   printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
+  const rulesShare = withoutRules && printRulesShare(ours, withoutRules);
   const ratio = (x: number) => (x > 0 ? (ours.messagesPerSecond / x).toFixed(2) : 'n/a');
   console.log('\n  same workload, same run; rate = messages ÷ (last stored − publisher start)');
   console.log('                                                  rate            ours ÷ it');
@@ -390,7 +443,7 @@ async function main(): Promise<void> {
       ? `  Node-RED mqtt in → join → influxdb batch        not measured: ${nodeRed.error}`
       : `  Node-RED mqtt in → join → influxdb batch        ${String(nodeRed.messagesPerSecond).padStart(7)} msg/s   ${ratio(nodeRed.messagesPerSecond)}   (lost ${nodeRed.lostMessages})`,
   );
-  console.log(JSON.stringify({ target: 'influx', ours, brokerLimit, influxLimit, baseline, nodeRed }));
+  console.log(JSON.stringify({ target: 'influx', ours, withoutRules, rulesShare, brokerLimit, influxLimit, baseline, nodeRed }));
 }
 
 main().then(

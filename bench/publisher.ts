@@ -5,9 +5,11 @@
  * JSON line with what it sent.
  */
 import mqtt from 'mqtt';
+import { benchDeviceId, benchMetrics, type BenchModality } from './payload.js';
 
-const [url, site, devicesText, messagesText, connectionsText, inflightText, prefixText, protocolText] = process.argv.slice(2);
-if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT [PREFIX] [PROTOCOL]');
+const [url, site, devicesText, messagesText, connectionsText, inflightText, prefixText, protocolText, modalityText] = process.argv.slice(2);
+if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT [PREFIX] [PROTOCOL] [CT|MR]');
+const modality: BenchModality = modalityText === 'MR' ? 'MR' : 'CT';
 const prefix = prefixText ?? 'guardian';
 const protocolVersion = protocolText === '5' ? 5 : 4;
 const devices = Number(devicesText ?? 200);
@@ -39,17 +41,9 @@ async function run(): Promise<void> {
           const payload = JSON.stringify({
             ts,
             seq: n,
-            metrics: {
-              gantry_temp_c: 22 + (n % 50) / 10,
-              detector_temp_c: 35 + (n % 7) / 10,
-              tube_heat_pct: n % 100,
-              tube_housing_temp_c: 40 + (n % 20),
-              filament_current_a: 4.2,
-              room_temp_c: 21.5,
-              room_humidity_pct: 45,
-            },
+            metrics: benchMetrics(modality, n),
           });
-          await client.publishAsync(`${prefix}/${site}/BENCH-CT-${device}/telemetry`, payload, { qos: 1 });
+          await client.publishAsync(`${prefix}/${site}/${benchDeviceId(modality, device)}/telemetry`, payload, { qos: 1 });
           sent++;
         }
       };

@@ -82,7 +82,7 @@ export function madBaseline(buckets: readonly BucketStats[]): Baseline | undefin
   const centre = medianInPlace(means, n);
   for (let i = 0; i < n; i++) means[i] = Math.abs(means[i]! - centre);
   const between = 1.4826 * medianInPlace(means, n);
-  return { centre, scale: floorScale(Math.hypot(within, between), centre), buckets: n };
+  return { centre, scale: floorScale(Math.sqrt(within * within + between * between), centre), buckets: n };
 }
 
 /**
@@ -103,14 +103,14 @@ export function ewmaBaseline(buckets: readonly BucketStats[], alpha: number, cla
       continue;
     }
     // The first EWMA_WARMUP_BUCKETS updates are unclamped while the scale is learnt.
-    const sd = Math.hypot(within, Math.sqrt(variance));
+    const sd = Math.sqrt(within * within + variance);
     const limit = filled - 2 >= EWMA_WARMUP_BUCKETS && sd > 0 ? clamp * sd : Number.POSITIVE_INFINITY;
     const deviation = Math.max(-limit, Math.min(limit, mean - centre));
     centre += alpha * deviation;
     variance = (1 - alpha) * (variance + alpha * deviation * deviation);
   }
   if (filled === 0) return undefined;
-  return { centre, scale: floorScale(Math.hypot(within, Math.sqrt(variance)), centre), buckets: filled };
+  return { centre, scale: floorScale(Math.sqrt(within * within + variance), centre), buckets: filled };
 }
 
 /** Buckets an EWMA takes unclamped while it learns the scale. */

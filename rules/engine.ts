@@ -10,7 +10,7 @@ import { compositeActive, compositeMetrics } from './composite.js';
 import { describeDuration } from './describe.js';
 import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type ConditionResult, type RuleTiming } from './lifecycle.js';
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, ThresholdRule, TrendRule } from './pack-schema.js';
-import { rateGrade, seriesRatePerHour } from './rate.js';
+import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
 import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
@@ -133,13 +133,21 @@ interface DeviceRules {
   readonly windowed: readonly WindowedRule[];
 }
 
+/** The newest sample of a metric, the engine clock when it arrived, and the batch that brought it. */
+interface MetricSeen {
+  ts: number;
+  /** NaN for the device entry ('any'). */
+  value: number;
+  arrival: number;
+  batch: number;
+}
+
 /** What the engine knows of a device between samples. */
 interface DeviceTrack {
-  readonly latest: Map<string, { ts: number; value: number }>;
-  /** Metrics reported in the batch being evaluated (no-data rules of those resolve). */
-  readonly reported: Set<string>;
-  /** Per metric ('any' for the device): newest sample time, and the engine clock when it arrived. */
-  readonly seen: Map<string, { ts: number; arrival: number }>;
+  /** Per metric ('any' for the device as a whole): what was last seen of it. */
+  readonly metrics: Map<string, MetricSeen>;
+  /** Number of the batch being evaluated, to tell which metrics it reported. */
+  batch: number;
   held: Sample[];
   watermark: number;
   evaluatedTo: number;
@@ -308,12 +316,11 @@ export class RuleEngine {
       if (latest.length === 0) continue;
       const track = this.track(device.id);
       for (const l of latest) {
-        track.latest.set(l.metric, { ts: l.ts, value: l.value });
-        track.seen.set(l.metric, { ts: l.ts, arrival: now });
+        track.metrics.set(l.metric, { ts: l.ts, value: l.value, arrival: now, batch: 0 });
         track.evaluatedTo = Math.max(track.evaluatedTo, l.ts);
       }
       const newest = Math.max(...latest.map((l) => l.ts));
-      track.seen.set('any', { ts: newest, arrival: now });
+      track.metrics.set('any', { ts: newest, value: NaN, arrival: now, batch: 0 });
       const latestTs = new Map(latest.map((l) => [l.metric, l.ts]));
       for (const rule of rules.windowed) {
         if (rule.kind === 'event_count' && rule.metric === undefined) continue;
@@ -395,6 +402,11 @@ export class RuleEngine {
     if (this.dirty.size > 0 || (this.lazy.size > 0 && (this.options.now ?? Date.now)() - this.lastSaveAt >= RENDER_INTERVAL_MS)) this.scheduleSave();
   }
 
+  /** Waits for the saves the engine has scheduled itself (unlike `flush`, forces none). */
+  async settled(): Promise<void> {
+    await this.saving;
+  }
+
   /** Writes pending alert changes. */
   async flush(): Promise<void> {
     this.scheduleSave();
@@ -411,7 +423,7 @@ export class RuleEngine {
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { latest: new Map(), reported: new Set(), seen: new Map(), held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
     return track;
   }
 
@@ -456,20 +468,13 @@ export class RuleEngine {
   private evaluateDevice(device: RegisteredDevice, samples: readonly Sample[]): void {
     const rules = this.rulesFor(device);
     const track = this.track(device.id);
-    track.reported.clear();
+    const batch = ++track.batch;
     let newest = Number.NEGATIVE_INFINITY;
     for (const sample of samples) {
       const late = sample.ts < track.evaluatedTo;
       if (late) this.counters.lateSamples += 1;
       else track.evaluatedTo = sample.ts;
-      const previous = track.latest.get(sample.metric);
-      if (!previous) track.latest.set(sample.metric, { ts: sample.ts, value: sample.value });
-      else if (previous.ts <= sample.ts) {
-        previous.ts = sample.ts;
-        previous.value = sample.value;
-      }
-      this.markSeen(track, sample.metric, sample.ts);
-      track.reported.add(sample.metric);
+      this.markSeen(track, sample.metric, sample.ts, sample.value, batch);
       if (sample.ts > newest) newest = sample.ts;
 
       const entries = rules.byMetric.get(sample.metric);
@@ -510,10 +515,10 @@ export class RuleEngine {
       }
     }
     if (newest === Number.NEGATIVE_INFINITY) return;
-    this.markSeen(track, 'any', newest);
+    this.markSeen(track, 'any', newest, NaN, batch);
     // Data is back: open no-data alerts of what just reported resolve.
     for (const rule of rules.nodata) {
-      if (rule.metric !== 'any' && !track.reported.has(rule.metric)) continue;
+      if (rule.metric !== 'any' && track.metrics.get(rule.metric)?.batch !== batch) continue;
       const alert = this.alerts.get(key(device.id, rule.id));
       if (alert && alert.record.state !== 'normal') this.nodataCheck(device, rules, rule);
     }
@@ -523,13 +528,18 @@ export class RuleEngine {
     }
   }
 
-  private markSeen(track: DeviceTrack, metric: string, ts: number): void {
-    const seen = track.seen.get(metric);
-    const arrival = Math.max(this.clock, ts);
-    if (!seen) track.seen.set(metric, { ts, arrival });
+  /** Notes a sample: the newest value (a late sample leaves it), arrival on the engine clock, batch. */
+  private markSeen(track: DeviceTrack, metric: string, ts: number, value: number, batch: number): void {
+    const seen = track.metrics.get(metric);
+    const arrival = this.clock > ts ? this.clock : ts;
+    if (!seen) track.metrics.set(metric, { ts, value, arrival, batch });
     else {
-      if (ts > seen.ts) seen.ts = ts;
+      if (ts >= seen.ts) {
+        seen.ts = ts;
+        seen.value = value;
+      }
       if (arrival > seen.arrival) seen.arrival = arrival;
+      seen.batch = batch;
     }
   }
 
@@ -664,9 +674,11 @@ export class RuleEngine {
     if (!series.add(sample.ts, sample.value)) return;
     if (sample.ts - state.lastFitAt < rule.window / RATE_FITS_PER_WINDOW) return;
     state.lastFitAt = sample.ts;
+    const alert = this.alerts.get(slot.key);
+    // Quiet and provably under every level: no need to fit.
+    if (isQuiet(alert) && rateCannotReach(series, lowestRateLevel(rule))) return;
     const perHour = seriesRatePerHour(series, rule.window);
     if (perHour === undefined) return;
-    const alert = this.alerts.get(slot.key);
     const grade = rateGrade(perHour, this.heldGrade(alert), rule);
     if (grade === undefined && isQuiet(alert)) return;
     this.apply(
@@ -697,8 +709,8 @@ export class RuleEngine {
     const { series } = state;
     const bucket = series.startOf(sample.ts);
     if (!state.baseline || state.baseline.bucket !== bucket) {
-      const before = series.points(bucket);
-      const enough = before.length >= ANOMALY_MIN_BUCKETS && before[before.length - 1]!.ts + series.bucketMs - before[0]!.ts >= rule.window / 4;
+      const { buckets: before, first, last } = series.bucketsBefore(bucket);
+      const enough = before.length >= ANOMALY_MIN_BUCKETS && last + series.bucketMs - first >= rule.window / 4;
       state.baseline = { bucket, value: enough ? (rule.method === 'mad' ? madBaseline(before) : ewmaBaseline(before, rule.alpha ?? 0.1, rule.k)) : undefined };
     }
     const baseline = state.baseline.value;
@@ -751,14 +763,14 @@ export class RuleEngine {
   private compositeStep(device: RegisteredDevice, rules: DeviceRules, rule: CompositeRule, ts: number, slot = this.slot(device.id, rule.id)): void {
     const track = this.track(device.id);
     const active = compositeActive(rule, {
-      latest: (metric) => track.latest.get(metric)?.value,
+      latest: (metric) => track.metrics.get(metric)?.value,
       firing: (ruleId) => this.alerts.get(key(device.id, ruleId))?.record.state === 'firing',
     });
     if (!active && isQuiet(this.alerts.get(slot.key))) return;
     // The first metric condition's latest value, found without building the metric list per sample.
     const condition = rule.conditions.find((c) => 'metric' in c);
     const first = condition && 'metric' in condition ? condition.metric : undefined;
-    const value = first !== undefined ? (track.latest.get(first)?.value ?? NaN) : active ? 1 : 0;
+    const value = first !== undefined ? (track.metrics.get(first)?.value ?? NaN) : active ? 1 : 0;
     this.apply(device, rules, rule, slot, ts, { active, ...(active && { grade: rule.grade }), value, condition: { window: [] } }, () => ({}));
   }
 
@@ -771,7 +783,7 @@ export class RuleEngine {
    * others resolve, for devices that are expected to go quiet.
    */
   private nodataCheck(device: RegisteredDevice, rules: DeviceRules, rule: NoDataRule): void {
-    const seen = this.track(device.id).seen.get(rule.metric);
+    const seen = this.track(device.id).metrics.get(rule.metric);
     if (!seen) return;
     // An offline status (last will or a clean goodbye) starts the silence when it came first.
     const offline = rule.metric === 'any' && device.status?.state === 'offline' && device.status.ts >= seen.ts;

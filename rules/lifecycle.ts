@@ -175,12 +175,18 @@ function isOpen(record: AlertRecord): boolean {
  * change while firing and a flapping marker may accompany it.
  */
 export function evaluate(record: AlertRecord, input: EvaluationInput, timing: RuleTiming): EvaluationResult {
-  const { ts, condition } = input;
+  const { ts } = input;
   if (record.lastEvalAt !== undefined && ts < record.lastEvalAt) {
     // A late evaluation must not move the alert back in time; the caller is told so it can log it.
     return { record, transitions: [], ignored: 'out_of_order' };
   }
 
+  return steadyEvaluation(record, input, timing) ?? fullEvaluation(record, input, timing);
+}
+
+/** `evaluate` without the shortcut for steady evaluations (exported so tests can compare the two). */
+export function fullEvaluation(record: AlertRecord, input: EvaluationInput, timing: RuleTiming): EvaluationResult {
+  const { ts, condition } = input;
   const next: Draft = { ...record, lastEvalAt: ts };
   const steps: StepTransition[] = [];
   /** A state change someone is told about (fired, resolved, no data…): what flapping counts. */
@@ -312,6 +318,32 @@ export function evaluate(record: AlertRecord, input: EvaluationInput, timing: Ru
     notify: NOTIFYING_KINDS.has(step.kind) && (!next.flapping || step.kind === 'flapping_started' || step.kind === 'flapping_ended'),
   }));
   return { record: withoutUndefined(next), transitions };
+}
+
+const NO_TRANSITIONS: readonly AlertTransition[] = Object.freeze([]);
+
+/**
+ * The evaluation that changes nothing but the time and value — a firing alert still active at
+ * its grade, a pending one whose hold has not run out — without the general path's copies: it
+ * runs on every sample of an open alert. Undefined when anything else may happen.
+ */
+function steadyEvaluation(record: AlertRecord, input: EvaluationInput, timing: RuleTiming): EvaluationResult | undefined {
+  const { condition, ts } = input;
+  if (!('active' in condition) || !condition.active || record.flapping) return undefined;
+  // No change time would leave the flap window (so the flap history stays as it is).
+  if (record.recentChanges.length > 0 && !(record.recentChanges[0]! > ts - timing.flap.windowMs)) return undefined;
+  if (record.recentChanges.length > timing.flap.maxTransitions) return undefined;
+  if (record.state === 'firing') {
+    if (condition.grade !== undefined && condition.grade !== record.grade) return undefined;
+  } else if (record.state === 'pending') {
+    if (ts - (record.activeAt ?? ts) >= timing.forMs) return undefined;
+    if (condition.grade !== undefined && condition.grade !== record.grade) return undefined;
+  } else {
+    return undefined;
+  }
+  const value = condition.value;
+  const keep = value === undefined || !Number.isFinite(value);
+  return { record: { ...record, lastEvalAt: ts, ...(!keep && { lastValue: value === 0 ? 0 : value }) }, transitions: NO_TRANSITIONS };
 }
 
 /** Drops unset optional fields so the record equals its own JSON round-trip (field by field: this runs per evaluation). */

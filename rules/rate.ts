@@ -33,6 +33,43 @@ export function seriesRatePerHour(series: BucketSeries, windowMs: number): numbe
   return rateOfMeans(ts, values, n, series.bucketMs, windowMs);
 }
 
+/**
+ * Whether the window's Theil–Sen rate provably stays below `perHour` in size, without fitting:
+ * a pair of points can have a slope of at least L only if they lie within R ÷ L of each other
+ * (R: the window's value range), and the median reaches L only if half the pairs do. Exact, and
+ * O(n) where a fit is O(n²): a steady signal rules most fits out. Undefined history says false.
+ */
+export function rateCannotReach(series: BucketSeries, perHour: number): boolean {
+  if (!(perHour > 0)) return false;
+  const { ts, values, n } = series.means(series.newest);
+  if (n < 3) return false;
+  let min = values[0]!;
+  let max = min;
+  for (let i = 1; i < n; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  // A hair of slack over R ÷ L, so floating-point rounding cannot make the bound wrong.
+  const reach = ((max - min) / (perHour / 3_600_000)) * (1 + 1e-9);
+  // Pairs (i < j) with ts[j] − ts[i] ≤ reach, two pointers over the sorted times.
+  let close = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    if (j < i + 1) j = i + 1;
+    while (j < n && ts[j]! - ts[i]! <= reach) j++;
+    close += j - i - 1;
+  }
+  const pairs = (n * (n - 1)) / 2;
+  // The (interpolated) median reaches L only if at least pairs − ceil((pairs − 1) / 2) slopes do.
+  return close < pairs - Math.ceil((pairs - 1) / 2);
+}
+
+/** The smallest raise level of a rate rule, per hour: below it no grade can be raised. */
+export function lowestRateLevel(rule: Pick<RateRule, 'per_hour'>): number {
+  return Math.min(...Object.values(rule.per_hour).filter((v): v is number => v !== undefined));
+}
+
 /** Bucket means at their bucket middles → change per hour, or undefined with too little history. */
 function rateOfMeans(ts: Float64Array, values: Float64Array, n: number, bucketMs: number, windowMs: number): number | undefined {
   if (n < 3) return undefined;

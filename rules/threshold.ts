@@ -37,16 +37,14 @@ export function moreSerious(a: Grade | undefined, b: Grade | undefined): Grade |
 export function thresholdGrade(value: number, previous: Grade | undefined, levels: GradeLevels, direction: ThresholdDirection): Grade | undefined {
   if (Number.isNaN(value)) return previous;
   const above = direction === 'above';
-  const reachesRaise = (level: GradeLevel): boolean => (above ? value >= level.raise : value <= level.raise);
-  const stillHeld = (level: GradeLevel): boolean => (above ? value > level.clear : value < level.clear);
-
   let raised: Grade | undefined;
   let held: Grade | undefined;
+  // GRADES runs from least to most serious; runs per sample, so no closures.
   for (const grade of GRADES) {
     const level = levels[grade];
     if (level === undefined) continue;
-    if (reachesRaise(level)) raised = grade;
-    if (previous !== undefined && compareGrades(grade, previous) <= 0 && stillHeld(level)) held = grade;
+    if (above ? value >= level.raise : value <= level.raise) raised = grade;
+    if (previous !== undefined && compareGrades(grade, previous) <= 0 && (above ? value > level.clear : value < level.clear)) held = grade;
   }
   return moreSerious(raised, held);
 }
@@ -59,6 +57,16 @@ export function thresholdGrade(value: number, previous: Grade | undefined, level
  * de-escalation steps as `thresholdGrade`.
  */
 export function bandGrade(value: number, previous: Grade | undefined, levels: BandLevels): Grade | undefined {
+  const { low, high } = splitBand(levels);
+  return moreSerious(thresholdGrade(value, previous, low, 'below'), thresholdGrade(value, previous, high, 'above'));
+}
+
+/** A band's levels as two one-sided level sets; kept per band object, as bands are evaluated per sample. */
+const splitBands = new WeakMap<BandLevels, { low: GradeLevels; high: GradeLevels }>();
+
+function splitBand(levels: BandLevels): { low: GradeLevels; high: GradeLevels } {
+  let split = splitBands.get(levels);
+  if (split) return split;
   const low: Partial<Record<Grade, GradeLevel>> = {};
   const high: Partial<Record<Grade, GradeLevel>> = {};
   for (const grade of GRADES) {
@@ -67,7 +75,8 @@ export function bandGrade(value: number, previous: Grade | undefined, levels: Ba
     low[grade] = band.low;
     high[grade] = band.high;
   }
-  return moreSerious(thresholdGrade(value, previous, low, 'below'), thresholdGrade(value, previous, high, 'above'));
+  splitBands.set(levels, (split = { low, high }));
+  return split;
 }
 
 /**

@@ -87,6 +87,27 @@ export class BucketSeries {
   }
 
   /**
+   * The buckets starting before `before`, oldest first, as the series holds them (not copies: do
+   * not change them), with the start of the oldest and newest — what anomaly baselines read.
+   */
+  bucketsBefore(before: number): { readonly buckets: readonly Readonly<Bucket>[]; readonly first: number; readonly last: number } {
+    if (!this.ordered) {
+      const points = this.points(before);
+      return { buckets: points, first: points[0]?.ts ?? NaN, last: points[points.length - 1]?.ts ?? NaN };
+    }
+    const buckets: Bucket[] = [];
+    let first = NaN;
+    let last = NaN;
+    for (const [ts, b] of this.buckets) {
+      if (ts >= before) continue;
+      if (buckets.length === 0) first = ts;
+      last = ts;
+      buckets.push(b);
+    }
+    return { buckets, first, last };
+  }
+
+  /**
    * The means of the filled buckets starting before `before`, oldest first, each at its bucket's
    * middle — what trend and rate fits read. The arrays belong to the series and are overwritten by
    * the next call: read them at once. Allocation-free, unlike `points`, because fits run often.

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   deserialiseAlert,
   evaluate,
+  fullEvaluation,
   isInTransitionTable,
   newAlertRecord,
   serialiseAlert,
@@ -22,6 +23,12 @@ const MIN = 60_000;
 
 const on = (grade: Grade = 'general', value?: number): ConditionResult => ({ active: true, grade, value });
 const off: ConditionResult = { active: false };
+/** An active/inactive condition without the optional fields it does not set (as the engine builds them). */
+const withoutUndefinedFields = (c: { active: boolean; grade?: Grade | undefined; value?: number | undefined }): ConditionResult => ({
+  active: c.active,
+  ...(c.grade !== undefined && { grade: c.grade }),
+  ...(c.value !== undefined && { value: c.value }),
+});
 
 /** Runs inputs given as [minutes after T0, condition] and collects every transition. */
 function drive(steps: readonly [number, ConditionResult][], t: RuleTiming = timing, start: AlertRecord = newAlertRecord()) {
@@ -261,6 +268,44 @@ describe('alert lifecycle transitions', () => {
     expect(transitions.filter((t) => t.kind.startsWith('flapping'))).toEqual([]);
     expect(transitions.filter((t) => t.notify).map((t) => t.kind)).toEqual(['fired']);
     expect(record).toMatchObject({ state: 'firing', flapping: false, triggerCount: 1 });
+  });
+
+  it('takes the same steps with and without the steady-evaluation shortcut (property)', () => {
+    const step = fc.record({
+      dt: fc.integer({ min: 0, max: 20 * MIN }),
+      condition: fc.oneof(
+        // Mostly active at one grade, so long steady stretches (the shortcut's case) occur.
+        {
+          arbitrary: fc.record({
+            active: fc.oneof({ arbitrary: fc.constant(true), weight: 6 }, { arbitrary: fc.constant(false), weight: 1 }),
+            grade: fc.constantFrom<Grade | undefined>(undefined, 'general', 'general', 'general', 'general', 'severe'),
+            value: fc.integer({ min: -5, max: 5 }),
+          }),
+          weight: 20,
+        },
+        { arbitrary: fc.constant<ConditionResult>({ nodata: true }), weight: 1 },
+        { arbitrary: fc.constant<ConditionResult>({ error: 'x' }), weight: 1 },
+      ),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 5 }), (steps, forMin, maxTransitions) => {
+        const t: RuleTiming = { forMs: forMin * MIN, clearForMs: 5 * MIN, flap: { windowMs: 60 * MIN, maxTransitions } };
+        let fast = newAlertRecord();
+        let full = newAlertRecord();
+        let ts = 0;
+        for (const s of steps) {
+          ts += s.dt;
+          const condition = 'active' in s.condition ? withoutUndefinedFields(s.condition) : s.condition;
+          const a = evaluate(fast, { ts, condition }, t);
+          const b = fullEvaluation(full, { ts, condition }, t);
+          expect(a.record).toEqual(b.record);
+          expect(a.transitions).toEqual(b.transitions);
+          fast = a.record;
+          full = b.record;
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('keeps the flap history bounded', () => {
