@@ -9,7 +9,7 @@ import { anomalyScore, ewmaBaseline, isAnomalous, madBaseline, type Baseline } f
 import { compositeActive, compositeMetrics } from './composite.js';
 import { describeDuration } from './describe.js';
 import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type ConditionResult, type RuleTiming } from './lifecycle.js';
-import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, ThresholdRule, TrendRule } from './pack-schema.js';
+import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, StuckRule, ThresholdRule, TrendRule } from './pack-schema.js';
 import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
 import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
@@ -112,6 +112,8 @@ interface Slot {
   readonly key: string;
   quiet?: Condition;
   window?: WindowState;
+  /** Stuck rules: the current run of readings within the tolerance. */
+  run?: { start: number; min: number; max: number; count: number };
 }
 
 /** A rule and its slot on one device. */
@@ -498,6 +500,9 @@ export class RuleEngine {
               case 'event_count':
                 this.countStep(device, rules, entry as Entry<EventCountRule>, sample.ts, sample.value);
                 break;
+              case 'stuck':
+                if (!late) this.stuckStep(device, rules, entry as Entry<StuckRule>, sample);
+                break;
               default:
                 break;
             }
@@ -757,6 +762,42 @@ export class RuleEngine {
       { active: grade !== undefined, ...(grade && { grade }), value: count, condition: { ...(grade && { grade }), window: [] } },
       () => ({ count: String(Math.round(count)), code: rule.code ?? '' }),
       (language) => ({ window: describeDuration(rule.window, language) }),
+    );
+  }
+
+  /**
+   * Stuck rules: the run of readings that stayed within the tolerance of each other. A run as long
+   * as `after` (with enough readings) is active; a reading outside it starts a new run and, if an
+   * alert is open, resolves it. A run shorter than `after` says nothing, so after a restart an
+   * open alert is neither resolved nor fired again until the readings show which it is.
+   */
+  private stuckStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<StuckRule>, sample: Sample): void {
+    const { value, ts } = sample;
+    const run = slot.run;
+    if (run === undefined || Math.max(run.max, value) - Math.min(run.min, value) > rule.tolerance) {
+      slot.run = { start: ts, min: value, max: value, count: 1 };
+      if (run === undefined || isQuiet(this.alerts.get(slot.key))) return;
+      // The reading moved: the sensor is alive.
+      this.apply(device, rules, rule, slot, ts, { active: false, value, condition: NO_CONDITION }, () => ({}), (language) => ({
+        after: describeDuration(rule.after, language),
+        unchanged: describeDuration(ts - run.start, language),
+      }));
+      return;
+    }
+    if (value < run.min) run.min = value;
+    if (value > run.max) run.max = value;
+    run.count += 1;
+    const unchangedMs = ts - run.start;
+    if (unchangedMs < rule.after || run.count < rule.min_samples) return;
+    this.apply(
+      device,
+      rules,
+      rule,
+      slot,
+      ts,
+      { active: true, grade: rule.grade, value, condition: NO_CONDITION },
+      () => ({}),
+      (language) => ({ after: describeDuration(rule.after, language), unchanged: describeDuration(unchangedMs, language) }),
     );
   }
 

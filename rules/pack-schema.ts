@@ -21,6 +21,7 @@ export const KIND_PLACEHOLDERS = {
   anomaly: ['baseline', 'score'],
   composite: [],
   event_count: ['count', 'window', 'code'],
+  stuck: ['after', 'unchanged'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Every placeholder the renderer knows; anything else in a template is most likely a typo. */
@@ -277,11 +278,30 @@ export const EventCountRuleSchema = z
     increasingByGrade(rule.levels, 'levels', ctx, 'count');
   });
 
-export const RULE_KINDS = ['threshold', 'rate', 'trend', 'nodata', 'anomaly', 'composite', 'event_count'] as const;
+/**
+ * A stuck sensor: a metric that keeps reporting but no longer changes. A live probe always has
+ * some noise, so readings that stay within `tolerance` of each other for `after` (and at least
+ * `min_samples` of them, so a rarely reported metric is not mistaken for a stuck one) mean the
+ * probe or its transmitter has frozen — and a frozen helium probe hides a leak.
+ */
+export const StuckRuleSchema = z.strictObject({
+  ...common,
+  kind: z.literal('stuck'),
+  metric: metricName,
+  /** How long the readings must stay unchanged. */
+  after: positiveDuration,
+  /** The largest spread of readings still counted as unchanged; 0: exactly the same value. */
+  tolerance: z.number({ error: 'must be a number' }).min(0, 'must be zero or more').default(0),
+  /** Readings needed within `after` before a flat line counts. */
+  min_samples: z.int({ error: 'must be a whole number' }).min(2, 'must be at least 2').default(10),
+  grade: gradeSchema,
+});
+
+export const RULE_KINDS = ['threshold', 'rate', 'trend', 'nodata', 'anomaly', 'composite', 'event_count', 'stuck'] as const;
 
 export const RuleSchema = z.discriminatedUnion(
   'kind',
-  [ThresholdRuleSchema, RateRuleSchema, TrendRuleSchema, NoDataRuleSchema, AnomalyRuleSchema, CompositeRuleSchema, EventCountRuleSchema],
+  [ThresholdRuleSchema, RateRuleSchema, TrendRuleSchema, NoDataRuleSchema, AnomalyRuleSchema, CompositeRuleSchema, EventCountRuleSchema, StuckRuleSchema],
   { error: `kind must be one of ${RULE_KINDS.join(', ')}` },
 );
 
@@ -378,7 +398,9 @@ function ruleReferenceIssues(
       // the device reports: a level, rate, trend or baseline of it would change with the interval.
       const def = metricDefinition(modality, rule.metric);
       if (!def) checkMetric(rule.metric, ['metric']);
-      else if (def.kind === 'counter') {
+      else if (rule.kind === 'stuck' && def.kind !== 'gauge') {
+        issues.push({ path: ['metric'], message: `metric '${rule.metric}' is a ${def.kind}: it stays unchanged when healthy, stuck rules need a gauge` });
+      } else if (def.kind === 'counter') {
         issues.push({ path: ['metric'], message: `metric '${rule.metric}' is a counter (events since the last report); ${rule.kind} rules need a gauge — count its events with an event_count rule` });
       }
     }
@@ -407,6 +429,7 @@ export type NoDataRule = z.output<typeof NoDataRuleSchema>;
 export type AnomalyRule = z.output<typeof AnomalyRuleSchema>;
 export type CompositeRule = z.output<typeof CompositeRuleSchema>;
 export type EventCountRule = z.output<typeof EventCountRuleSchema>;
+export type StuckRule = z.output<typeof StuckRuleSchema>;
 export type RulePatch = z.output<typeof RulePatchSchema>;
 export type RulePack = z.output<typeof RulePackSchema>;
 export type RulePackInput = z.input<typeof RulePackSchema>;

@@ -121,6 +121,14 @@ rules:
     direction: above
     levels: { minor: { raise: 26, clear: 25 } }
     message: { zh: "{{device}} 室温 {{value}}", en: "{{device}} room {{value}}" }
+  - id: room-stuck
+    kind: stuck
+    metric: room_temp_c
+    after: 1h
+    tolerance: 0.05
+    min_samples: 5
+    grade: minor
+    message: { zh: "{{device}} 室温读数 {{unchanged}}未变化", en: "{{device}} room temperature unchanged for {{unchanged}} (limit {{after}})" }
   - id: room-humid
     kind: threshold
     metric: room_humidity_pct
@@ -207,6 +215,50 @@ describe('threshold rules with a hold and hysteresis', () => {
     expect(new Set(mine.map((t) => t.kind))).toEqual(new Set(['pending', 'cancelled']));
     expect(mine.filter((t) => t.notify)).toEqual([]);
     expect(engine.list().find((a) => a.ruleId === 'room-humid')?.record.flapping).toBe(false);
+  });
+});
+
+describe('stuck rules', () => {
+  const room = (minute: number, value: number): Sample => ({ deviceId: 'CT-1', metric: 'room_temp_c', ts: T0 + minute * MIN, value });
+
+  it('raise on readings that stop changing for the whole hold, not on a live noisy probe, and resolve when they move', async () => {
+    const { engine, transitions } = await setup();
+    // Three hours of a live probe: it moves by tenths.
+    engine.onSamples(Array.from({ length: 180 }, (_, i) => room(i, 21 + Math.round(noise(i) * 3) / 10)));
+    expect(fired(transitions, 'room-stuck')).toEqual([]);
+    // Then the same reading (within ±0.05) for 70 minutes.
+    engine.onSamples(Array.from({ length: 70 }, (_, i) => room(180 + i, i % 2 === 0 ? 21.3 : 21.33)));
+    expect(fired(transitions, 'room-stuck').map((t) => [t.ts - T0, t.grade])).toEqual([[(180 + 60) * MIN, 'minor']]);
+    const alert = engine.list().find((a) => a.ruleId === 'room-stuck')!;
+    expect(alert.message.en).toBe('CT-1 room temperature unchanged for 1 hour (limit 1 hour)');
+    engine.onSamples([room(251, 21.5)]);
+    expect(transitions.filter((t) => t.rule === 'room-stuck' && t.notify).map((t) => t.kind)).toEqual(['fired', 'resolved']);
+  });
+
+  it('need enough readings: a rarely reported metric that repeats itself is not stuck', async () => {
+    const { engine, transitions } = await setup();
+    // Four identical readings over 90 minutes: long enough, but fewer than min_samples (5).
+    engine.onSamples([0, 30, 60, 90].map((m) => room(m, 21)));
+    expect(fired(transitions, 'room-stuck')).toEqual([]);
+    engine.onSamples([room(100, 21)]);
+    expect(fired(transitions, 'room-stuck')).toHaveLength(1);
+  });
+
+  it('after a restart an open stuck alert is neither resolved nor fired again by the same reading', async () => {
+    const dir = tempDir();
+    cleanup.push(() => dir.remove());
+    const first = await setup({ dataDir: dir.path });
+    first.engine.onSamples(Array.from({ length: 70 }, (_, i) => room(i, 22)));
+    expect(fired(first.transitions, 'room-stuck')).toHaveLength(1);
+    await first.engine.flush();
+    await first.db.close();
+
+    const second = await setup({ dataDir: dir.path });
+    second.engine.onSamples(Array.from({ length: 90 }, (_, i) => room(70 + i, 22)));
+    expect(second.transitions.filter((t) => t.rule === 'room-stuck')).toEqual([]);
+    expect(second.engine.list().find((a) => a.ruleId === 'room-stuck')?.record).toMatchObject({ state: 'firing', triggerCount: 1 });
+    second.engine.onSamples([room(161, 22.4)]);
+    expect(second.transitions.filter((t) => t.rule === 'room-stuck').map((t) => t.kind)).toEqual(['resolved']);
   });
 });
 

@@ -59,7 +59,7 @@ describe('default rule packs', () => {
     const forecast = mr.rules.find((r) => r.kind === 'trend');
     expect(forecast).toMatchObject({ metric: 'helium_level_pct', threshold: 50, grades: { general: 14 * 86_400_000, severe: 7 * 86_400_000, emergency: 2 * 86_400_000 } });
     const kinds = new Set([...result.packs.flatMap((p) => p.rules.map((r) => r.kind))]);
-    expect([...kinds].sort()).toEqual(['anomaly', 'composite', 'event_count', 'nodata', 'rate', 'threshold', 'trend']);
+    expect([...kinds].sort()).toEqual(['anomaly', 'composite', 'event_count', 'nodata', 'rate', 'stuck', 'threshold', 'trend']);
   });
 });
 
@@ -191,6 +191,21 @@ ${MSG}
     expect(messages).toEqual(
       [0, 1, 2, 3].map((i) => `rules[${i}].metric: metric 'tube_arc_count' is a counter (events since the last report); ${['threshold', 'rate', 'trend', 'anomaly'][i]} rules need a gauge — count its events with an event_count rule`),
     );
+  });
+
+  it('checks stuck rules: a gauge to watch, a tolerance of zero or more, at least two readings', () => {
+    const stuck = (metric: string, extra: string) => `  - id: stuck-${metric.replace(/_/g, '-')}
+    kind: stuck
+    metric: ${metric}
+    after: 6h
+${extra}    grade: minor
+${MSG}
+`;
+    const shape = errorsOf(pack(stuck('helium_level_pct', '    tolerance: -1\n    min_samples: 1\n'))).map((e) => `${e.path}: ${e.message}`);
+    expect(shape).toEqual(['rules[0].tolerance: must be zero or more', 'rules[0].min_samples: must be at least 2']);
+    const refs = errorsOf(pack(stuck('compressor_running', ''))).map((e) => `${e.path}: ${e.message}`);
+    expect(refs).toEqual(["rules[0].metric: metric 'compressor_running' is a state: it stays unchanged when healthy, stuck rules need a gauge"]);
+    expect(parseRulePack(pack(stuck('helium_level_pct', '')), 'p.yaml')).toMatchObject({ ok: true });
   });
 
   it('reports YAML syntax errors with a line', () => {
