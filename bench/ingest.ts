@@ -368,7 +368,7 @@ function printOurs(title: string, r: OursResult): void {
   console.log(`  ${DEVICES} ${MODALITY} devices, messages published ${r.published} (${METRICS_PER_MESSAGE} metrics each, QoS 1)`);
   console.log(`  sustained:  ${r.messagesPerSecond} messages/s, ${r.pointsPerSecond} points/s (received from the broker at ${r.receivedPerSecond} messages/s)`);
   console.log(`  latency (publish → stored): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
-  console.log(`  engine process: CPU ${r.cpuPercent} % of one core, peak RSS ${r.peakRssMB} MB`);
+  console.log(`  engine process: CPU ${r.cpuPercent} % of one core (${((1e6 * r.cpuSeconds) / r.published).toFixed(1)} µs per message), peak RSS ${r.peakRssMB} MB`);
   console.log(`  lost: ${r.lostMessages} messages; rule evaluations ${r.ruleEvaluations.toLocaleString('en-US')}`);
 }
 

@@ -22,6 +22,9 @@ export type ReadResult = { ok: true; body: JsonObject } | { ok: false; rejection
 
 const reject = (reason: RejectReason, detail: string, count = 1): Rejection => ({ reason, detail, count });
 
+/** One strict decoder for every message: `decode` without `stream` keeps no state between calls. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Size, UTF-8 JSON and object checks shared by every message kind. */
 export function readJsonObject(payload: Uint8Array, maxBytes: number): ReadResult {
   if (payload.byteLength === 0) return { ok: false, rejection: reject('invalid_json', 'payload is empty') };
@@ -30,7 +33,7 @@ export function readJsonObject(payload: Uint8Array, maxBytes: number): ReadResul
   }
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    body = JSON.parse(UTF8.decode(payload));
   } catch (error) {
     return { ok: false, rejection: reject('invalid_json', (error as Error).message.slice(0, 200)) };
   }

@@ -28,7 +28,7 @@
  * `latest()` only sees raw data.
  */
 import { createHash } from 'node:crypto';
-import { Point } from '@influxdata/influxdb-client';
+import { escape, Point } from '@influxdata/influxdb-client';
 import type { Logger } from 'pino';
 import { alignDown, bucketOffset, validateRange, validateSamples } from './sample-rules.js';
 import { InfluxHttp, type InfluxSeries, type InfluxWritePath, type ServerVersion } from './influx-http.js';
@@ -219,6 +219,41 @@ const LINE_SETTINGS = {
     value === undefined ? undefined : value instanceof Date ? String(value.getTime()) : String(value),
 };
 
+/**
+ * Line protocol of raw telemetry, the same text as `Point.toLineProtocol` (tags and fields sorted,
+ * escaped with the client's own `escape`), built from a per-device prefix instead of a Point per
+ * line: the collector writes every message through here. `test/storage/influx-line.test.ts`
+ * checks the two agree.
+ */
+export class TelemetryLines {
+  private readonly fieldKeys = new Map<string, string>();
+
+  /** `measurement,tag=value,…` for one device: tags sorted by key, empty values left out, as the client does. */
+  prefix(measurement: string, tags: Readonly<Record<string, string>>): string {
+    let out = escape.measurement(measurement);
+    for (const key of Object.keys(tags).sort()) {
+      const value = tags[key];
+      if (key && value) out += `,${escape.tag(key)}=${escape.tag(value)}`;
+    }
+    return out;
+  }
+
+  /** One point: the prefix, the float fields sorted by name, and the timestamp as given. */
+  line(prefix: string, fields: ReadonlyMap<string, number>, ts: number | string): string {
+    const names = fields.size > 1 ? [...fields.keys()].sort() : [...fields.keys()];
+    let body = '';
+    for (const name of names) {
+      const value = fields.get(name)!;
+      if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${name}': ${value}`);
+      let key = this.fieldKeys.get(name);
+      if (key === undefined) this.fieldKeys.set(name, (key = escape.tag(name)));
+      body += `${body.length > 0 ? ',' : ''}${key}=${String(value)}`;
+    }
+    if (body.length === 0) throw new Error('point without fields');
+    return `${prefix} ${body} ${ts}`;
+  }
+}
+
 function toLine(point: Point): string {
   const line = point.toLineProtocol(LINE_SETTINGS);
   if (line === undefined) throw new Error('point without fields');
@@ -238,6 +273,7 @@ function num(value: unknown): number | undefined {
 
 export class InfluxTelemetryStore implements TelemetryStore {
   private readonly http: InfluxHttp;
+  private readonly lineBuilder = new TelemetryLines();
   private readonly logger: Logger | undefined;
   private readonly tagsFor: InfluxTelemetryStoreOptions['tagsFor'];
   private readonly writeApi: InfluxWriteApiChoice;
@@ -288,13 +324,8 @@ export class InfluxTelemetryStore implements TelemetryStore {
     }
     const lines: string[] = [];
     for (const [deviceId, byTs] of byDevice) {
-      const tags = this.deviceTags(deviceId);
-      for (const [ts, fields] of byTs) {
-        const point = new Point(INFLUX_MEASUREMENT).tag('device', deviceId).timestamp(ts);
-        for (const [k, v] of tags) point.tag(k, v);
-        for (const [metric, value] of fields) point.floatField(metric, value);
-        lines.push(toLine(point));
-      }
+      const prefix = this.lineBuilder.prefix(INFLUX_MEASUREMENT, { ...Object.fromEntries(this.deviceTags(deviceId)), device: deviceId });
+      for (const [ts, fields] of byTs) lines.push(this.lineBuilder.line(prefix, fields, ts));
     }
     await this.sendLines(lines, 'ms', server);
   }

@@ -1,0 +1,38 @@
+import { Point } from '@influxdata/influxdb-client';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { TelemetryLines } from '../../src/storage/influx-telemetry-store.js';
+
+/** Names with what line protocol must escape: spaces, commas, equals signs, quotes, backslashes, non-ASCII. */
+// `__proto__` left out: the client keeps fields in a plain object, where that name sets the
+// prototype instead of a field (metric names start with a letter, so it never reaches the store).
+const name = fc
+  .stringMatching(/^[a-zA-Z0-9_ ,="\\液氦-]{1,12}$/)
+  .filter((s) => !s.endsWith('\\') && s !== '__proto__');
+
+describe('telemetry line protocol', () => {
+  it('is the same text as the client library’s Point.toLineProtocol (property)', () => {
+    const builder = new TelemetryLines();
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('device', 'site', 'modality', 'model'), fc.oneof(name, fc.constant(''))),
+        fc.dictionary(name, fc.double({ noNaN: true, noDefaultInfinity: true }), { minKeys: 1, maxKeys: 9 }),
+        fc.integer({ min: 0, max: 2 ** 42 }),
+        (tags, fields, ts) => {
+          const point = new Point('telemetry').timestamp(ts);
+          for (const [k, v] of Object.entries(tags)) point.tag(k, v);
+          for (const [k, v] of Object.entries(fields)) point.floatField(k, v);
+          const expected = point.toLineProtocol({ convertTime: (t) => String(t) });
+          expect(builder.line(builder.prefix('telemetry', tags), new Map(Object.entries(fields)), ts)).toBe(expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses what the client refuses: no fields, or a value that is not finite', () => {
+    const builder = new TelemetryLines();
+    expect(() => builder.line('telemetry', new Map(), 1)).toThrow(/without fields/);
+    expect(() => builder.line('telemetry', new Map([['a', Number.NaN]]), 1)).toThrow(/invalid float value/);
+  });
+});
