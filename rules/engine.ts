@@ -150,7 +150,11 @@ interface DeviceTrack {
   readonly metrics: Map<string, MetricSeen>;
   /** Number of the batch being evaluated, to tell which metrics it reported. */
   batch: number;
+  /** Samples held for the reorder tolerance; `held[heldFrom…]` are still to be evaluated. */
   held: Sample[];
+  heldFrom: number;
+  /** Whether the pending part of `held` is in timestamp order (it is unless one arrived late). */
+  heldSorted: boolean;
   watermark: number;
   evaluatedTo: number;
 }
@@ -369,7 +373,9 @@ export class RuleEngine {
       }
       const track = this.track(deviceId);
       for (const s of deviceSamples) {
-        track.held.push(s);
+        const { held } = track;
+        if (held.length > track.heldFrom && s.ts < held[held.length - 1]!.ts) track.heldSorted = false;
+        held.push(s);
         if (s.ts > track.watermark) track.watermark = s.ts;
       }
       this.release(device, track, track.watermark - reorderMs);
@@ -397,7 +403,7 @@ export class RuleEngine {
     const reorderMs = this.options.reorderMs ?? 0;
     for (const device of this.options.registry.list()) {
       const track = this.devices.get(device.id);
-      if (reorderMs > 0 && track && track.held.length > 0) this.release(device, track, this.clock - reorderMs);
+      if (reorderMs > 0 && track && track.held.length > track.heldFrom) this.release(device, track, this.clock - reorderMs);
       const rules = this.rulesFor(device);
       for (const rule of rules.nodata) this.nodataCheck(device, rules, rule);
     }
@@ -415,17 +421,38 @@ export class RuleEngine {
     await this.saving;
   }
 
+  /**
+   * Evaluates the held samples up to `upTo`, in timestamp order (arrival order among equal times).
+   * The pending samples are kept sorted, so those due are a prefix: releasing copies only them.
+   */
   private release(device: RegisteredDevice, track: DeviceTrack, upTo: number): void {
-    if (track.held.length === 0) return;
-    const ready = track.held.filter((s) => s.ts <= upTo);
-    if (ready.length === 0) return;
-    track.held = track.held.filter((s) => s.ts > upTo);
-    this.evaluateDevice(device, ready.sort((a, b) => a.ts - b.ts));
+    if (track.held.length <= track.heldFrom) return;
+    if (!track.heldSorted) {
+      track.held = track.held.slice(track.heldFrom).sort((a, b) => a.ts - b.ts);
+      track.heldFrom = 0;
+      track.heldSorted = true;
+    }
+    const { held } = track;
+    const from = track.heldFrom;
+    let cut = from;
+    while (cut < held.length && held[cut]!.ts <= upTo) cut++;
+    if (cut === from) return;
+    const ready = held.slice(from, cut);
+    if (cut === held.length) {
+      track.held = [];
+      track.heldFrom = 0;
+    } else if (cut >= 1024 && cut * 2 >= held.length) {
+      track.held = held.slice(cut);
+      track.heldFrom = 0;
+    } else {
+      track.heldFrom = cut;
+    }
+    this.evaluateDevice(device, ready);
   }
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], heldFrom: 0, heldSorted: true, watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
     return track;
   }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -462,6 +463,35 @@ describe('a rule that cannot be evaluated', () => {
 });
 
 describe('event time and restarts', () => {
+  it('any delivery order within the tolerance, in any chunks, gives the in-order transitions (property)', async () => {
+    const ordered = series('MR-1', 'helium_level_pct', T0, 40, MIN, (i) => 60 + 5 * noise(i));
+    const strip = (ts: ReadonlyArray<{ kind: string; ts: number; rule: string }>) => ts.map((t) => `${t.rule}:${t.kind}:${t.ts}`);
+    const inOrder = await setup();
+    inOrder.engine.onSamples(ordered);
+    const expected = strip(inOrder.transitions);
+    expect(expected.length).toBeGreaterThan(3);
+    await fc.assert(
+      fc.asyncProperty(
+        // Each sample is delivered up to 4 minutes late (the tolerance is 5), in chunks of 1–6.
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 40, maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 40, maxLength: 40 }),
+        async (delays, chunks) => {
+          const deliveries = ordered.map((s, i) => ({ s, at: s.ts + delays[i]! * MIN, i })).sort((a, b) => a.at - b.at || a.i - b.i);
+          const tolerant = await setup({ reorderMs: 5 * MIN });
+          for (let k = 0, c = 0; k < deliveries.length; c++) {
+            const size = chunks[c % chunks.length]!;
+            tolerant.engine.onSamples(deliveries.slice(k, k + size).map((d) => d.s));
+            k += size;
+          }
+          tolerant.engine.tick(T0 + 2 * HOUR);
+          expect(strip(tolerant.transitions)).toEqual(expected);
+          expect(tolerant.engine.stats().lateSamples).toBe(0);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
   it('evaluates samples that arrive out of order within the tolerance as if they had not', async () => {
     const ordered = series('MR-1', 'helium_level_pct', T0, 20, MIN, (i) => (i % 2 === 0 ? 70 : 59));
     // Each block of four minutes arrives newest first, one sample per delivery: at most 3 minutes late.
