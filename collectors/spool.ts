@@ -41,28 +41,6 @@ const SEGMENT_PATTERN = /^(\d{12})\.spool$/;
  * at the end of the turn (`whenCommitted` tells the collector, which holds the turn's
  * acknowledgements back until then).
  */
-/** JSON-quoted metric names, which repeat in every line. */
-const quotedNames = new Map<string, string>();
-
-/**
- * One spool line: `[deviceId, [[metric, ts, value], …]]` and a newline — what
- * `JSON.stringify` gives for that array (numbers are finite: samples are validated), written
- * without building the array, since every accepted message is appended.
- */
-export function spoolLine(deviceId: string, samples: readonly Sample[]): string {
-  let line = `[${JSON.stringify(deviceId)},[`;
-  for (let i = 0; i < samples.length; i++) {
-    const s = samples[i]!;
-    let name = quotedNames.get(s.metric);
-    if (name === undefined) {
-      name = JSON.stringify(s.metric);
-      if (quotedNames.size < 10_000) quotedNames.set(s.metric, name);
-    }
-    line += `${i > 0 ? ',' : ''}[${name},${JSON.stringify(s.ts)},${JSON.stringify(s.value)}]`;
-  }
-  return `${line}]]\n`;
-}
-
 export class Spool {
   private readonly segments = new Map<number, Segment>();
   private active: Segment | undefined;
@@ -116,7 +94,7 @@ export class Spool {
    */
   append(deviceId: string, samples: readonly Sample[]): number {
     const segment = this.activeSegment();
-    const line = spoolLine(deviceId, samples);
+    const line = `${JSON.stringify([deviceId, samples.map((s) => [s.metric, s.ts, s.value])])}\n`;
     const bytes = Buffer.byteLength(line);
     this.pendingLines.push(line);
     segment.bytes += bytes;

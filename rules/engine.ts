@@ -150,11 +150,9 @@ interface DeviceTrack {
   readonly metrics: Map<string, MetricSeen>;
   /** Number of the batch being evaluated, to tell which metrics it reported. */
   batch: number;
-  /** Samples held for the reorder tolerance; `held[heldFrom…]` are still to be evaluated. */
+  /** Samples held for the reorder tolerance, in timestamp order; `held[heldFrom…]` are still to be evaluated. */
   held: Sample[];
   heldFrom: number;
-  /** Whether the pending part of `held` is in timestamp order (it is unless one arrived late). */
-  heldSorted: boolean;
   watermark: number;
   evaluatedTo: number;
 }
@@ -374,8 +372,12 @@ export class RuleEngine {
       const track = this.track(deviceId);
       for (const s of deviceSamples) {
         const { held } = track;
-        if (held.length > track.heldFrom && s.ts < held[held.length - 1]!.ts) track.heldSorted = false;
-        held.push(s);
+        // Kept in timestamp order: a late sample is inserted after those with its time or
+        // earlier — usually a few places from the end.
+        let at = held.length;
+        while (at > track.heldFrom && held[at - 1]!.ts > s.ts) at--;
+        if (at === held.length) held.push(s);
+        else held.splice(at, 0, s);
         if (s.ts > track.watermark) track.watermark = s.ts;
       }
       this.release(device, track, track.watermark - reorderMs);
@@ -427,11 +429,6 @@ export class RuleEngine {
    */
   private release(device: RegisteredDevice, track: DeviceTrack, upTo: number): void {
     if (track.held.length <= track.heldFrom) return;
-    if (!track.heldSorted) {
-      track.held = track.held.slice(track.heldFrom).sort((a, b) => a.ts - b.ts);
-      track.heldFrom = 0;
-      track.heldSorted = true;
-    }
     const { held } = track;
     const from = track.heldFrom;
     let cut = from;
@@ -452,7 +449,7 @@ export class RuleEngine {
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], heldFrom: 0, heldSorted: true, watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], heldFrom: 0, watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
     return track;
   }
 

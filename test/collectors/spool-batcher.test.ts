@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
-import { Spool, spoolLine } from '../../collectors/spool.js';
+import { Spool } from '../../collectors/spool.js';
 import { silentLogger } from '../../src/log.js';
 import type { Sample, TelemetryStore } from '../../src/storage/telemetry-store.js';
 import { tempDir, waitFor } from '../helpers.js';
@@ -159,22 +159,5 @@ describe('sample batcher without a spool', () => {
     await waitFor(() => released, { what: 'producer released' });
     await batcher.close();
     expect(store.points.size).toBe(30);
-  });
-});
-
-describe('spool lines', () => {
-  it('are exactly the JSON of [deviceId, [[metric, ts, value], …]] (property)', () => {
-    fc.assert(
-      fc.property(
-        fc.string(),
-        fc.array(fc.record({ metric: fc.string({ minLength: 1 }), ts: fc.integer({ min: 0, max: 2 ** 45 }), value: fc.double({ noNaN: true, noDefaultInfinity: true }) }), { minLength: 1, maxLength: 20 }),
-        (deviceId, parts) => {
-          const samples: Sample[] = parts.map((p) => ({ deviceId, ...p }));
-          const line = spoolLine(deviceId, samples);
-          expect(line).toBe(`${JSON.stringify([deviceId, samples.map((s) => [s.metric, s.ts, s.value])])}\n`);
-        },
-      ),
-      { numRuns: 300 },
-    );
   });
 });
