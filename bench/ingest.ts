@@ -51,6 +51,8 @@ const { values } = parseArgs({
     'skip-peers': { type: 'boolean', default: false },
     /** Leave out the second run without rule packs (the rule engine's CPU share). */
     'skip-rules-reference': { type: 'boolean', default: false },
+    /** Run ours without rule packs only (profiling the ingest path alone). */
+    'no-rules': { type: 'boolean', default: false },
     /** Override collector.batchSize (values per store write). */
     batch: { type: 'string' },
     /** Override collector.maxBufferedSamples and collector.maxConcurrentWrites. */
@@ -411,8 +413,8 @@ async function main(): Promise<void> {
   const influxUrl = values['influx-url'] ?? influx!.url;
 
   // Ours first, while the process is fresh, so its peak RSS is its own.
-  const ours = await runOurs('influx', mqttUrl, influxUrl);
-  const withoutRules = values['skip-rules-reference'] ? undefined : await runOurs('influx', mqttUrl, influxUrl, false);
+  const ours = await runOurs('influx', mqttUrl, influxUrl, !values['no-rules']);
+  const withoutRules = values['skip-rules-reference'] || values['no-rules'] ? undefined : await runOurs('influx', mqttUrl, influxUrl, false);
   if (values['skip-peers']) {
     await mosquitto?.stop();
     await influx?.stop();

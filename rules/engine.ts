@@ -150,9 +150,8 @@ interface DeviceTrack {
   readonly metrics: Map<string, MetricSeen>;
   /** Number of the batch being evaluated, to tell which metrics it reported. */
   batch: number;
-  /** Samples held for the reorder tolerance, in timestamp order; `held[heldFrom…]` are still to be evaluated. */
+  /** Samples held for the reorder tolerance, in timestamp order. */
   held: Sample[];
-  heldFrom: number;
   watermark: number;
   evaluatedTo: number;
 }
@@ -375,7 +374,7 @@ export class RuleEngine {
         // Kept in timestamp order: a late sample is inserted after those with its time or
         // earlier — usually a few places from the end.
         let at = held.length;
-        while (at > track.heldFrom && held[at - 1]!.ts > s.ts) at--;
+        while (at > 0 && held[at - 1]!.ts > s.ts) at--;
         if (at === held.length) held.push(s);
         else held.splice(at, 0, s);
         if (s.ts > track.watermark) track.watermark = s.ts;
@@ -405,7 +404,7 @@ export class RuleEngine {
     const reorderMs = this.options.reorderMs ?? 0;
     for (const device of this.options.registry.list()) {
       const track = this.devices.get(device.id);
-      if (reorderMs > 0 && track && track.held.length > track.heldFrom) this.release(device, track, this.clock - reorderMs);
+      if (reorderMs > 0 && track && track.held.length > 0) this.release(device, track, this.clock - reorderMs);
       const rules = this.rulesFor(device);
       for (const rule of rules.nodata) this.nodataCheck(device, rules, rule);
     }
@@ -428,28 +427,19 @@ export class RuleEngine {
    * The pending samples are kept sorted, so those due are a prefix: releasing copies only them.
    */
   private release(device: RegisteredDevice, track: DeviceTrack, upTo: number): void {
-    if (track.held.length <= track.heldFrom) return;
     const { held } = track;
-    const from = track.heldFrom;
-    let cut = from;
+    let cut = 0;
     while (cut < held.length && held[cut]!.ts <= upTo) cut++;
-    if (cut === from) return;
-    const ready = held.slice(from, cut);
-    if (cut === held.length) {
-      track.held = [];
-      track.heldFrom = 0;
-    } else if (cut >= 1024 && cut * 2 >= held.length) {
-      track.held = held.slice(cut);
-      track.heldFrom = 0;
-    } else {
-      track.heldFrom = cut;
-    }
+    if (cut === 0) return;
+    const ready = cut === held.length ? held : held.slice(0, cut);
+    // Released samples are not kept referenced: they would live on into the old generation.
+    track.held = cut === held.length ? [] : held.slice(cut);
     this.evaluateDevice(device, ready);
   }
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], heldFrom: 0, watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
     return track;
   }
 
