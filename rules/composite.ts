@@ -34,7 +34,12 @@ export function conditionHolds(condition: CompositeRule['conditions'][number], i
 }
 
 export function compositeActive(rule: Pick<CompositeRule, 'mode' | 'conditions'>, inputs: CompositeInputs): boolean {
-  return rule.mode === 'all' ? rule.conditions.every((c) => conditionHolds(c, inputs)) : rule.conditions.some((c) => conditionHolds(c, inputs));
+  // A loop rather than every/some with a closure: this runs on every sample of the rule's metrics.
+  const all = rule.mode === 'all';
+  for (const c of rule.conditions) {
+    if (conditionHolds(c, inputs) !== all) return !all;
+  }
+  return all;
 }
 
 /** The metrics a composite rule reads, so it is re-evaluated when one of them changes. */

@@ -133,6 +133,10 @@ interface DeviceRules {
   readonly compositesByMetric: ReadonlyMap<string, readonly Entry<CompositeRule>[]>;
   readonly nodata: readonly NoDataRule[];
   readonly windowed: readonly WindowedRule[];
+  /** Composites with a condition on another rule's state. */
+  readonly compositesOnRules: readonly CompositeRule[];
+  /** No rule of any kind is in force: samples need no tracking at all. */
+  readonly none: boolean;
 }
 
 /** The newest sample of a metric, the engine clock when it arrived, and the batch that brought it. */
@@ -146,6 +150,7 @@ interface MetricSeen {
 
 /** What the engine knows of a device between samples. */
 interface DeviceTrack {
+  readonly deviceId: string;
   /** Per metric ('any' for the device as a whole): what was last seen of it. */
   readonly metrics: Map<string, MetricSeen>;
   /** Number of the batch being evaluated, to tell which metrics it reported. */
@@ -154,6 +159,8 @@ interface DeviceTrack {
   held: Sample[];
   watermark: number;
   evaluatedTo: number;
+  /** What composite conditions read of this device (made once, not per evaluation). */
+  readonly inputs: { latest(metric: string): number | undefined; firing(ruleId: string): boolean };
 }
 
 interface WindowState {
@@ -269,6 +276,8 @@ export class RuleEngine {
   private readonly slots = new Map<string, Slot>();
   private readonly devices = new Map<string, DeviceTrack>();
   private readonly deviceRules = new Map<string, DeviceRules>();
+  /** Devices a batch of samples touched (reused from batch to batch). */
+  private readonly touched = new Set<DeviceTrack>();
   private readonly dirty = new Set<string>();
   /** Alerts changed without a transition (value, time): saved with the next save, not on their own. */
   private readonly lazy = new Set<string>();
@@ -354,22 +363,29 @@ export class RuleEngine {
 
   /** Evaluates the rules of each device on its samples, oldest first. */
   onSamples(samples: readonly Sample[]): void {
-    const byDevice = new Map<string, Sample[]>();
-    for (const s of samples) {
-      const list = byDevice.get(s.deviceId);
-      if (list) list.push(s);
-      else byDevice.set(s.deviceId, [s]);
-    }
-    for (const [deviceId, deviceSamples] of byDevice) {
-      const device = this.options.registry.get(deviceId);
-      if (!device) continue;
-      const reorderMs = this.options.reorderMs ?? 0;
-      if (reorderMs <= 0) {
-        this.evaluateDevice(device, deviceSamples.sort((a, b) => a.ts - b.ts));
-        continue;
+    const reorderMs = this.options.reorderMs ?? 0;
+    if (reorderMs <= 0) {
+      const byDevice = new Map<string, Sample[]>();
+      for (const s of samples) {
+        const list = byDevice.get(s.deviceId);
+        if (list) list.push(s);
+        else byDevice.set(s.deviceId, [s]);
       }
-      const track = this.track(deviceId);
-      for (const s of deviceSamples) {
+      for (const [deviceId, deviceSamples] of byDevice) {
+        const device = this.options.registry.get(deviceId);
+        if (device && !this.rulesFor(device).none) this.evaluateDevice(device, deviceSamples.sort((a, b) => a.ts - b.ts));
+      }
+    } else {
+      // Straight into each device's reorder buffer, then release what is due per device touched.
+      const touched = this.touched;
+      touched.clear();
+      for (const s of samples) {
+        let track = this.devices.get(s.deviceId);
+        if (track === undefined) {
+          const device = this.options.registry.get(s.deviceId);
+          if (!device || this.rulesFor(device).none) continue;
+          track = this.track(s.deviceId);
+        }
         const { held } = track;
         // Kept in timestamp order: a late sample is inserted after those with its time or
         // earlier — usually a few places from the end.
@@ -378,8 +394,14 @@ export class RuleEngine {
         if (at === held.length) held.push(s);
         else held.splice(at, 0, s);
         if (s.ts > track.watermark) track.watermark = s.ts;
+        touched.add(track);
       }
-      this.release(device, track, track.watermark - reorderMs);
+      for (const track of touched) {
+        const device = this.options.registry.get(track.deviceId);
+        if (!device || this.rulesFor(device).none) track.held = [];
+        else this.release(device, track, track.watermark - reorderMs);
+      }
+      touched.clear();
     }
     if (this.dirty.size > 0) this.scheduleSave();
   }
@@ -439,7 +461,14 @@ export class RuleEngine {
 
   private track(deviceId: string): DeviceTrack {
     let track = this.devices.get(deviceId);
-    if (!track) this.devices.set(deviceId, (track = { metrics: new Map(), batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY }));
+    if (!track) {
+      const metrics = new Map<string, MetricSeen>();
+      const inputs = {
+        latest: (metric: string) => metrics.get(metric)?.value,
+        firing: (ruleId: string) => this.alerts.get(key(deviceId, ruleId))?.record.state === 'firing',
+      };
+      this.devices.set(deviceId, (track = { deviceId, metrics, batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY, inputs }));
+    }
     return track;
   }
 
@@ -476,6 +505,8 @@ export class RuleEngine {
       compositesByMetric,
       nodata: rules.filter((r): r is NoDataRule => r.kind === 'nodata'),
       windowed: rules.filter((r): r is WindowedRule => r.kind === 'trend' || r.kind === 'rate' || r.kind === 'anomaly' || r.kind === 'event_count'),
+      compositesOnRules: rules.filter((r): r is CompositeRule => r.kind === 'composite' && r.conditions.some((c) => 'rule' in c)),
+      none: rules.length === 0,
     };
     this.deviceRules.set(device.id, entry);
     return entry;
@@ -542,9 +573,7 @@ export class RuleEngine {
       if (alert && alert.record.state !== 'normal') this.nodataCheck(device, rules, rule);
     }
     // Composites that read other rules' states see the states this batch left.
-    for (const rule of rules.composites) {
-      if (rule.conditions.some((c) => 'rule' in c)) this.compositeStep(device, rules, rule, track.evaluatedTo);
-    }
+    for (const rule of rules.compositesOnRules) this.compositeStep(device, rules, rule, track.evaluatedTo);
   }
 
   /** Notes a sample: the newest value (a late sample leaves it), arrival on the engine clock, batch. */
@@ -817,10 +846,7 @@ export class RuleEngine {
 
   private compositeStep(device: RegisteredDevice, rules: DeviceRules, rule: CompositeRule, ts: number, slot = this.slot(device.id, rule.id)): void {
     const track = this.track(device.id);
-    const active = compositeActive(rule, {
-      latest: (metric) => track.metrics.get(metric)?.value,
-      firing: (ruleId) => this.alerts.get(key(device.id, ruleId))?.record.state === 'firing',
-    });
+    const active = compositeActive(rule, track.inputs);
     if (!active && isQuiet(this.alerts.get(slot.key))) return;
     // The first metric condition's latest value, found without building the metric list per sample.
     const condition = rule.conditions.find((c) => 'metric' in c);
