@@ -632,10 +632,15 @@ export class RuleEngine {
     const { value } = sample;
     const grade = this.thresholdRuleGrade(rule, value, held);
     let active = grade !== undefined;
-    if (!active && !rule.n_of_m && isQuiet(alert)) {
-      // The common case: a quiet rule stays quiet, and has nothing to remember.
-      slot.quiet = undefined;
-      return;
+    if (!active && isQuiet(alert)) {
+      // The common case: a quiet rule stays quiet, and has nothing to remember — with N of M,
+      // once its window is full of good samples another good one changes nothing.
+      if (!rule.n_of_m) {
+        slot.quiet = undefined;
+        return;
+      }
+      const window = (alert?.condition ?? slot.quiet)?.window;
+      if (window !== undefined && window.length >= rule.n_of_m.m && !window.includes(true)) return;
     }
     const previous = alert?.condition ?? slot.quiet ?? NO_CONDITION;
     let window = previous.window;
