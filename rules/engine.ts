@@ -12,9 +12,9 @@ import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertR
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, StuckRule, ThresholdRule, TrendRule } from './pack-schema.js';
 import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
-import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
+import { moreSerious, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
-import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
+import { GRADE_LABELS, GRADES, type Grade, type GradeLevel, type MessageTemplate } from './types.js';
 import { BucketSeries } from './windows.js';
 
 /** One alert: a rule on a device, with its lifecycle record and the rule's own evaluation state. */
@@ -120,6 +120,49 @@ interface Slot {
 interface Entry<R extends Rule = Rule> {
   readonly rule: R;
   readonly slot: Slot;
+  /** The rule's kind, read here rather than from rules whose object shapes differ by kind (one shape: a fast property load). */
+  readonly kind: Rule['kind'];
+  /** Threshold rules: their levels in one fixed shape, made once. */
+  readonly plan: ThresholdPlan | undefined;
+}
+
+/** What a threshold rule evaluates per sample, in one object shape for every threshold rule. */
+interface ThresholdPlan {
+  readonly outside: boolean;
+  readonly direction: 'above' | 'below';
+  readonly levels: GradeLevels;
+  /** `outside` bands split into their two sides. */
+  readonly low: GradeLevels;
+  readonly high: GradeLevels;
+  /** N of M; m = 0 without. */
+  readonly n: number;
+  readonly m: number;
+}
+
+function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
+  const low: GradeLevels = {};
+  const high: GradeLevels = {};
+  if (rule.direction === 'outside') {
+    for (const [grade, level] of Object.entries(bandLevels(rule.band ?? {})) as Array<[Grade, { low: GradeLevel; high: GradeLevel } | undefined]>) {
+      if (!level) continue;
+      low[grade] = level.low;
+      high[grade] = level.high;
+    }
+  }
+  return {
+    outside: rule.direction === 'outside',
+    direction: rule.direction === 'below' ? 'below' : 'above',
+    levels: rule.levels ?? {},
+    low,
+    high,
+    n: rule.n_of_m?.n ?? 0,
+    m: rule.n_of_m?.m ?? 0,
+  };
+}
+
+/** The grade of a value under a threshold plan, given the grade hysteresis holds. */
+function planGrade(plan: ThresholdPlan, value: number, held: Grade | undefined): Grade | undefined {
+  return plan.outside ? moreSerious(thresholdGrade(value, held, plan.low, 'below'), thresholdGrade(value, held, plan.high, 'above')) : thresholdGrade(value, held, plan.levels, plan.direction);
 }
 
 /** The rules in force for one device, indexed the way evaluation looks them up. */
@@ -488,11 +531,11 @@ export class RuleEngine {
     for (const rule of rules) {
       if (rule.kind === 'composite') {
         const slot = this.slot(device.id, rule.id);
-        for (const metric of new Set(compositeMetrics(rule))) push(compositesByMetric, metric, { rule, slot });
+        for (const metric of new Set(compositeMetrics(rule))) push(compositesByMetric, metric, { rule, slot, kind: rule.kind, plan: undefined });
       } else if (rule.kind === 'event_count' && rule.code !== undefined) {
-        push(byCode, rule.code, { rule, slot: this.slot(device.id, rule.id) });
+        push(byCode, rule.code, { rule, slot: this.slot(device.id, rule.id), kind: rule.kind, plan: undefined });
       } else if (rule.kind !== 'nodata') {
-        push(byMetric, rule.metric!, { rule, slot: this.slot(device.id, rule.id) });
+        push(byMetric, rule.metric!, { rule, slot: this.slot(device.id, rule.id), kind: rule.kind, plan: rule.kind === 'threshold' ? thresholdPlan(rule) : undefined });
       }
     }
     const entry: DeviceRules = {
@@ -529,7 +572,7 @@ export class RuleEngine {
         this.counters.evaluations += entries.length;
         for (const entry of entries) {
           try {
-            switch (entry.rule.kind) {
+            switch (entry.kind) {
               case 'threshold':
                 if (!late) this.thresholdStep(device, rules, entry as Entry<ThresholdRule>, sample);
                 break;
@@ -626,31 +669,32 @@ export class RuleEngine {
     return (slot.window = { rule, series: fresh, lastFitAt: Number.NEGATIVE_INFINITY });
   }
 
-  private thresholdStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot }: Entry<ThresholdRule>, sample: Sample): void {
+  private thresholdStep(device: RegisteredDevice, rules: DeviceRules, { rule, slot, plan }: Entry<ThresholdRule>, sample: Sample): void {
     const alert = this.alerts.get(slot.key);
     const held = this.heldGrade(alert);
     const { value } = sample;
-    const grade = this.thresholdRuleGrade(rule, value, held);
+    const grade = planGrade(plan!, value, held);
     let active = grade !== undefined;
+    const { n, m } = plan!;
     if (!active && isQuiet(alert)) {
       // The common case: a quiet rule stays quiet, and has nothing to remember — with N of M,
       // once its window is full of good samples another good one changes nothing.
-      if (!rule.n_of_m) {
+      if (m === 0) {
         slot.quiet = undefined;
         return;
       }
       const window = (alert?.condition ?? slot.quiet)?.window;
-      if (window !== undefined && window.length >= rule.n_of_m.m && !window.includes(true)) return;
+      if (window !== undefined && window.length >= m && !window.includes(true)) return;
     }
     const previous = alert?.condition ?? slot.quiet ?? NO_CONDITION;
     let window = previous.window;
-    if (rule.n_of_m) {
-      window = [...window, active].slice(-rule.n_of_m.m);
-      active = nOfM(window, rule.n_of_m.n);
+    if (m > 0) {
+      window = [...window, active].slice(-m);
+      active = nOfM(window, n);
     }
     // Held by hysteresis below the raise level: the message written when the level was reached
     // stays, rather than reading "3.99 above 4".
-    const belowRaise = held !== undefined && grade !== undefined && this.thresholdRuleGrade(rule, value, undefined) !== grade;
+    const belowRaise = held !== undefined && grade !== undefined && planGrade(plan!, value, undefined) !== grade;
     const threshold = (g: Grade | undefined): string => {
       if (g === undefined) return '';
       if (rule.direction !== 'outside') return String(rule.levels?.[g]?.raise ?? '');
@@ -666,12 +710,6 @@ export class RuleEngine {
       { active, ...(grade && { grade }), value, condition: { ...(grade && { grade }), window }, keepMessage: belowRaise },
       (g) => ({ threshold: threshold(g) }),
     );
-  }
-
-  private thresholdRuleGrade(rule: ThresholdRule, value: number, held: Grade | undefined): Grade | undefined {
-    return rule.direction === 'outside'
-      ? bandGrade(value, held, cachedLevels(rule, () => bandLevels(rule.band ?? {})))
-      : thresholdGrade(value, held, rule.levels ?? {}, rule.direction);
   }
 
   /**
