@@ -15,6 +15,7 @@ export function registerEngineMetrics(registry: Registry, engine: RuleEngine): v
     });
   counter('guardian_rule_evaluations_total', 'Rule evaluations (one rule on one sample, event or tick)', () => engine.stats().evaluations);
   counter('guardian_rule_late_samples_total', 'Samples that arrived after newer ones of their device had been evaluated (beyond the reorder tolerance)', () => engine.stats().lateSamples);
+  counter('guardian_rule_engine_busy_seconds_total', 'Time spent evaluating rules (samples, events, clock) on the event loop', () => engine.stats().busyMs / 1000);
   counter('guardian_anomaly_spikes_total', 'Anomaly deviations recorded that did not persist long enough to alert', () => engine.stats().spikes);
   new Gauge({
     name: 'guardian_alerts',

@@ -83,6 +83,12 @@ export interface EngineStats {
   readonly lateSamples: number;
   /** Anomaly deviations that did not persist long enough to alert. */
   readonly spikes: number;
+  /**
+   * Time spent in the engine's calls (samples, events, clock), ms: the calls are synchronous on
+   * the event loop, so this is the engine's share of the process's JavaScript time, GC it causes
+   * included. The saves run in the background and are not counted.
+   */
+  readonly busyMs: number;
 }
 
 /** Buckets per window of each windowed kind: enough resolution, bounded memory. */
@@ -330,7 +336,7 @@ export class RuleEngine {
   private clock = Number.NEGATIVE_INFINITY;
   /** Wall time of the last save, so alerts changed without a transition are saved at least every RENDER_INTERVAL_MS. */
   private lastSaveAt = Number.NEGATIVE_INFINITY;
-  private counters = { evaluations: 0, lateSamples: 0, spikes: 0 };
+  private counters = { evaluations: 0, lateSamples: 0, spikes: 0, busyMs: 0 };
 
   constructor(private readonly options: RuleEngineOptions) {}
 
@@ -406,6 +412,15 @@ export class RuleEngine {
 
   /** Evaluates the rules of each device on its samples, oldest first. */
   onSamples(samples: readonly Sample[]): void {
+    const started = performance.now();
+    try {
+      this.samplesNow(samples);
+    } finally {
+      this.counters.busyMs += performance.now() - started;
+    }
+  }
+
+  private samplesNow(samples: readonly Sample[]): void {
     const reorderMs = this.options.reorderMs ?? 0;
     if (reorderMs <= 0) {
       const byDevice = new Map<string, Sample[]>();
@@ -451,6 +466,15 @@ export class RuleEngine {
 
   /** Device events (alarm codes): feeds event-count rules that count a code. */
   onEvents(events: readonly DeviceEvent[]): void {
+    const started = performance.now();
+    try {
+      this.eventsNow(events);
+    } finally {
+      this.counters.busyMs += performance.now() - started;
+    }
+  }
+
+  private eventsNow(events: readonly DeviceEvent[]): void {
     for (const event of [...events].sort((a, b) => a.ts - b.ts)) {
       const device = this.options.registry.get(event.deviceId);
       if (!device) continue;
@@ -465,6 +489,15 @@ export class RuleEngine {
    * samples and evaluates no-data rules.
    */
   tick(now: number): void {
+    const started = performance.now();
+    try {
+      this.tickNow(now);
+    } finally {
+      this.counters.busyMs += performance.now() - started;
+    }
+  }
+
+  private tickNow(now: number): void {
     if (now > this.clock) this.clock = now;
     const reorderMs = this.options.reorderMs ?? 0;
     for (const device of this.options.registry.list()) {
