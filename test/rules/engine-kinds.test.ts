@@ -511,6 +511,11 @@ describe('event time and restarts', () => {
     const strict = await setup();
     for (const s of disordered) strict.engine.onSamples([s]);
     expect(strict.engine.stats().lateSamples).toBe(15);
+    // Every call is timed: the engine's share of the event loop is readable from its stats.
+    const busy = strict.engine.stats().busyMs;
+    expect(busy).toBeGreaterThan(0);
+    strict.engine.onSamples(series('MR-1', 'helium_level_pct', T0 + HOUR, 200, MIN, (i) => 70 + noise(i)));
+    expect(strict.engine.stats().busyMs).toBeGreaterThan(busy);
     expect(strip(strict.transitions)).not.toEqual(strip(inOrder.transitions));
   });
 
