@@ -313,19 +313,21 @@ export class InfluxTelemetryStore implements TelemetryStore {
     validateInfluxSamples(samples);
     const server = await this.ready();
 
-    // device → ts → metric → value; Map.set keeps the later of duplicates, as the port requires.
-    const byDevice = new Map<string, Map<number, Map<string, number>>>();
-    for (const s of samples) {
-      let byTs = byDevice.get(s.deviceId);
-      if (byTs === undefined) byDevice.set(s.deviceId, (byTs = new Map()));
-      let fields = byTs.get(s.ts);
-      if (fields === undefined) byTs.set(s.ts, (fields = new Map()));
-      fields.set(s.metric, s.value);
-    }
+    // One line per run of samples with the same device and time (a message's metrics arrive
+    // together); within a run the later of duplicates wins, and a point split over two lines is
+    // merged by InfluxDB with the later line winning — as the port requires either way.
+    const prefixes = new Map<string, string>();
+    const fields = new Map<string, number>();
     const lines: string[] = [];
-    for (const [deviceId, byTs] of byDevice) {
-      const prefix = this.lineBuilder.prefix(INFLUX_MEASUREMENT, { ...Object.fromEntries(this.deviceTags(deviceId)), device: deviceId });
-      for (const [ts, fields] of byTs) lines.push(this.lineBuilder.line(prefix, fields, ts));
+    for (let i = 0; i < samples.length; ) {
+      const { deviceId, ts } = samples[i]!;
+      fields.clear();
+      let j = i;
+      for (; j < samples.length && samples[j]!.ts === ts && samples[j]!.deviceId === deviceId; j++) fields.set(samples[j]!.metric, samples[j]!.value);
+      let prefix = prefixes.get(deviceId);
+      if (prefix === undefined) prefixes.set(deviceId, (prefix = this.lineBuilder.prefix(INFLUX_MEASUREMENT, { ...Object.fromEntries(this.deviceTags(deviceId)), device: deviceId })));
+      lines.push(this.lineBuilder.line(prefix, fields, ts));
+      i = j;
     }
     await this.sendLines(lines, 'ms', server);
   }

@@ -245,6 +245,14 @@ export function describeTelemetryStoreContract(
         ]);
         expect(await store.latest(d)).toEqual([{ metric: 'm', ts: BASE + 1, value: 7 }]);
       });
+
+      it('merges the metrics of one instant written apart in a batch, the later value winning', async () => {
+        const d = uid();
+        await store.write([sample(d, 'a', BASE, 1), sample(d, 'b', BASE + 1, 2), sample(d, 'b', BASE, 3), sample(d, 'a', BASE, 4), sample(d, 'a', BASE + 1, 5)]);
+
+        expect(await store.raw({ deviceId: d, metric: 'a', from: BASE, to: BASE + HOUR })).toEqual([sample(d, 'a', BASE, 4), sample(d, 'a', BASE + 1, 5)]);
+        expect(await store.raw({ deviceId: d, metric: 'b', from: BASE, to: BASE + HOUR })).toEqual([sample(d, 'b', BASE, 3), sample(d, 'b', BASE + 1, 2)]);
+      });
     });
 
     it('keeps devices and metrics apart', async () => {
