@@ -15,6 +15,7 @@ import type { RuleSet } from './rule-set.js';
 import { moreSerious, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
 import { GRADE_LABELS, GRADES, type Grade, type GradeLevel, type MessageTemplate } from './types.js';
+import { HeldSamples } from './held.js';
 import { BucketSeries } from './windows.js';
 
 /** One alert: a rule on a device, with its lifecycle record and the rule's own evaluation state. */
@@ -205,7 +206,7 @@ interface DeviceTrack {
   /** Number of the batch being evaluated, to tell which metrics it reported. */
   batch: number;
   /** Samples held for the reorder tolerance, in timestamp order. */
-  held: Sample[];
+  readonly held: HeldSamples;
   watermark: number;
   evaluatedTo: number;
   /** What composite conditions read of this device (made once, not per evaluation). */
@@ -431,7 +432,10 @@ export class RuleEngine {
       }
       for (const [deviceId, deviceSamples] of byDevice) {
         const device = this.options.registry.get(deviceId);
-        if (device && !this.rulesFor(device).none) this.evaluateDevice(device, deviceSamples.sort((a, b) => a.ts - b.ts));
+        if (device && !this.rulesFor(device).none) {
+          const sorted = deviceSamples.sort((a, b) => a.ts - b.ts);
+          this.evaluateDevice(device, sorted.length, (i) => sorted[i]!);
+        }
       }
     } else {
       // Straight into each device's reorder buffer, then release what is due per device touched.
@@ -444,19 +448,13 @@ export class RuleEngine {
           if (!device || this.rulesFor(device).none) continue;
           track = this.track(s.deviceId);
         }
-        const { held } = track;
-        // Kept in timestamp order: a late sample is inserted after those with its time or
-        // earlier — usually a few places from the end.
-        let at = held.length;
-        while (at > 0 && held[at - 1]!.ts > s.ts) at--;
-        if (at === held.length) held.push(s);
-        else held.splice(at, 0, s);
+        track.held.add(s.metric, s.ts, s.value);
         if (s.ts > track.watermark) track.watermark = s.ts;
         touched.add(track);
       }
       for (const track of touched) {
         const device = this.options.registry.get(track.deviceId);
-        if (!device || this.rulesFor(device).none) track.held = [];
+        if (!device || this.rulesFor(device).none) track.held.clear();
         else this.release(device, track, track.watermark - reorderMs);
       }
       touched.clear();
@@ -526,13 +524,17 @@ export class RuleEngine {
    */
   private release(device: RegisteredDevice, track: DeviceTrack, upTo: number): void {
     const { held } = track;
-    let cut = 0;
-    while (cut < held.length && held[cut]!.ts <= upTo) cut++;
-    if (cut === 0) return;
-    const ready = cut === held.length ? held : held.slice(0, cut);
-    // Released samples are not kept referenced: they would live on into the old generation.
-    track.held = cut === held.length ? [] : held.slice(cut);
-    this.evaluateDevice(device, ready);
+    const due = held.dueCount(upTo);
+    if (due === 0) return;
+    // One sample object, refilled for each held sample: steps read it and keep nothing of it.
+    const cursor = { deviceId: track.deviceId, metric: '', ts: 0, value: 0 };
+    this.evaluateDevice(device, due, (i) => {
+      cursor.metric = held.metricAt(i);
+      cursor.ts = held.tsAt(i);
+      cursor.value = held.valueAt(i);
+      return cursor;
+    });
+    held.drop(due);
   }
 
   private track(deviceId: string): DeviceTrack {
@@ -543,7 +545,7 @@ export class RuleEngine {
         latest: (metric: string) => metrics.get(metric)?.value,
         firing: (ruleId: string) => this.alerts.get(key(deviceId, ruleId))?.record.state === 'firing',
       };
-      this.devices.set(deviceId, (track = { deviceId, metrics, batch: 0, held: [], watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY, inputs }));
+      this.devices.set(deviceId, (track = { deviceId, metrics, batch: 0, held: new HeldSamples(), watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY, inputs }));
     }
     return track;
   }
@@ -588,12 +590,14 @@ export class RuleEngine {
     return entry;
   }
 
-  private evaluateDevice(device: RegisteredDevice, samples: readonly Sample[]): void {
+  /** Evaluates `count` samples of one device, in time order, read through `at` (which may reuse one object). */
+  private evaluateDevice(device: RegisteredDevice, count: number, at: (i: number) => Sample): void {
     const rules = this.rulesFor(device);
     const track = this.track(device.id);
     const batch = ++track.batch;
     let newest = Number.NEGATIVE_INFINITY;
-    for (const sample of samples) {
+    for (let index = 0; index < count; index++) {
+      const sample = at(index);
       const late = sample.ts < track.evaluatedTo;
       if (late) this.counters.lateSamples += 1;
       else track.evaluatedTo = sample.ts;
