@@ -413,9 +413,14 @@ export class RuleEngine {
 
   /** Evaluates the rules of each device on its samples, oldest first. */
   onSamples(samples: readonly Sample[]): void {
+    this.timed(() => this.samplesNow(samples));
+  }
+
+  /** Runs one of the engine's entry points, adding its time to `busyMs`. */
+  private timed(work: () => void): void {
     const started = performance.now();
     try {
-      this.samplesNow(samples);
+      work();
     } finally {
       this.counters.busyMs += performance.now() - started;
     }
@@ -464,12 +469,7 @@ export class RuleEngine {
 
   /** Device events (alarm codes): feeds event-count rules that count a code. */
   onEvents(events: readonly DeviceEvent[]): void {
-    const started = performance.now();
-    try {
-      this.eventsNow(events);
-    } finally {
-      this.counters.busyMs += performance.now() - started;
-    }
+    this.timed(() => this.eventsNow(events));
   }
 
   private eventsNow(events: readonly DeviceEvent[]): void {
@@ -487,12 +487,7 @@ export class RuleEngine {
    * samples and evaluates no-data rules.
    */
   tick(now: number): void {
-    const started = performance.now();
-    try {
-      this.tickNow(now);
-    } finally {
-      this.counters.busyMs += performance.now() - started;
-    }
+    this.timed(() => this.tickNow(now));
   }
 
   private tickNow(now: number): void {
