@@ -414,7 +414,7 @@ interface RulesShare {
  * run, in ABBA order, and compared by their medians: one pair on a shared machine moves by
  * several points, and a process still warming up would favour whichever ran later.
  */
-async function measureRulesShare(first: OursResult, run: (rules: boolean) => Promise<OursResult>): Promise<{ share: RulesShare; without: OursResult }> {
+async function measureRulesShare(first: OursResult, run: (rules: boolean) => Promise<OursResult>): Promise<RulesShare> {
   const runs = Math.max(1, Number(values['share-runs']));
   const micros = (r: OursResult) => (1e6 * r.cpuSeconds) / r.published;
   // The first run (a cold process, `first`) is left out, and the order alternates without-with,
@@ -437,14 +437,14 @@ async function measureRulesShare(first: OursResult, run: (rules: boolean) => Pro
   console.log(
     `    → the rules add ${addedPct.toFixed(1)} % to the ingest path's CPU (aim ≤ ${RULES_CPU_AIM_PCT} %: ${addedPct <= RULES_CPU_AIM_PCT ? 'met' : 'NOT MET'}), ${share.pointsOfCore.toFixed(1)} % of one core at ${rate} msg/s`,
   );
-  return { share, without: withoutRuns[0]! };
+  return share;
 }
 
 async function main(): Promise<void> {
   if (values.target === 'sqlite') {
     const ours = await runOurs('sqlite', undefined, undefined);
     printOurs('Ingest benchmark — embedded broker → collector → SQLite (engine process holds the broker too)', ours);
-    const rulesShare = Number(values['share-runs']) > 0 ? (await measureRulesShare(ours, (rules) => runOurs('sqlite', undefined, undefined, rules))).share : undefined;
+    const rulesShare = Number(values['share-runs']) > 0 ? await measureRulesShare(ours, (rules) => runOurs('sqlite', undefined, undefined, rules)) : undefined;
     console.log(JSON.stringify({ target: 'sqlite', ours, rulesShare }));
     return;
   }
@@ -458,7 +458,7 @@ async function main(): Promise<void> {
   // Ours first, while the process is fresh, so its peak RSS is its own.
   const ours = await runOurs('influx', mqttUrl, influxUrl, !values['no-rules']);
   printOurs(`Ingest benchmark — devices → ${mqttUrl} → collector → InfluxDB ${influxUrl}`, ours);
-  const rulesShare = Number(values['share-runs']) > 0 && !values['no-rules'] ? (await measureRulesShare(ours, (rules) => runOurs('influx', mqttUrl, influxUrl, rules))).share : undefined;
+  const rulesShare = Number(values['share-runs']) > 0 && !values['no-rules'] ? await measureRulesShare(ours, (rules) => runOurs('influx', mqttUrl, influxUrl, rules)) : undefined;
   if (values['skip-peers']) {
     await mosquitto?.stop();
     await influx?.stop();

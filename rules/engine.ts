@@ -12,9 +12,9 @@ import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertR
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, StuckRule, ThresholdRule, TrendRule } from './pack-schema.js';
 import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
-import { moreSerious, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
+import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
-import { GRADE_LABELS, GRADES, type Grade, type GradeLevel, type MessageTemplate } from './types.js';
+import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
 import { HeldSamples } from './held.js';
 import { BucketSeries } from './windows.js';
 
@@ -138,30 +138,19 @@ interface ThresholdPlan {
   readonly outside: boolean;
   readonly direction: 'above' | 'below';
   readonly levels: GradeLevels;
-  /** `outside` bands split into their two sides. */
-  readonly low: GradeLevels;
-  readonly high: GradeLevels;
+  /** `outside` rules: the band per grade, as `bandGrade` reads it. */
+  readonly band: BandLevels;
   /** N of M; m = 0 without. */
   readonly n: number;
   readonly m: number;
 }
 
 function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
-  const low: GradeLevels = {};
-  const high: GradeLevels = {};
-  if (rule.direction === 'outside') {
-    for (const [grade, level] of Object.entries(bandLevels(rule.band ?? {})) as Array<[Grade, { low: GradeLevel; high: GradeLevel } | undefined]>) {
-      if (!level) continue;
-      low[grade] = level.low;
-      high[grade] = level.high;
-    }
-  }
   return {
     outside: rule.direction === 'outside',
     direction: rule.direction === 'below' ? 'below' : 'above',
     levels: rule.levels ?? {},
-    low,
-    high,
+    band: bandLevels(rule.band ?? {}),
     n: rule.n_of_m?.n ?? 0,
     m: rule.n_of_m?.m ?? 0,
   };
@@ -169,7 +158,7 @@ function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
 
 /** The grade of a value under a threshold plan, given the grade hysteresis holds. */
 function planGrade(plan: ThresholdPlan, value: number, held: Grade | undefined): Grade | undefined {
-  return plan.outside ? moreSerious(thresholdGrade(value, held, plan.low, 'below'), thresholdGrade(value, held, plan.high, 'above')) : thresholdGrade(value, held, plan.levels, plan.direction);
+  return plan.outside ? bandGrade(value, held, plan.band) : thresholdGrade(value, held, plan.levels, plan.direction);
 }
 
 /** The rules in force for one device, indexed the way evaluation looks them up. */
@@ -231,12 +220,12 @@ interface Outcome {
   readonly keepMessage?: boolean;
 }
 
-/** Levels derived from a rule once, not per sample (rules are immutable once loaded). */
-const derivedLevels = new WeakMap<Rule, BandLevels | GradeLevels>();
+/** Event-count levels derived once per rule, not per event (rules are immutable once loaded). */
+const countLevelsOf = new WeakMap<EventCountRule, GradeLevels>();
 
-function cachedLevels<T extends BandLevels | GradeLevels>(rule: Rule, derive: () => T): T {
-  let levels = derivedLevels.get(rule) as T | undefined;
-  if (!levels) derivedLevels.set(rule, (levels = derive()));
+function cachedCountLevels(rule: EventCountRule): GradeLevels {
+  let levels = countLevelsOf.get(rule);
+  if (!levels) countLevelsOf.set(rule, (levels = countLevels(rule.levels)));
   return levels;
 }
 
@@ -869,7 +858,7 @@ export class RuleEngine {
     // No new events and nothing open: the count can only have fallen, and it was below every level.
     if (events <= 0 && isQuiet(alert)) return;
     const count = series.sumSince(ts - rule.window);
-    const grade = thresholdGrade(count, this.heldGrade(alert), cachedLevels(rule, () => countLevels(rule.levels)), 'above');
+    const grade = thresholdGrade(count, this.heldGrade(alert), cachedCountLevels(rule), 'above');
     if (grade === undefined && isQuiet(alert)) return;
     this.apply(
       device,

@@ -246,7 +246,11 @@ export class TelemetryLines {
       const value = fields.get(name)!;
       if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${name}': ${value}`);
       let key = this.fieldKeys.get(name);
-      if (key === undefined) this.fieldKeys.set(name, (key = escape.tag(name)));
+      if (key === undefined) {
+        key = escape.tag(name);
+        // Metric names come from a catalogue; flagged unknown ones could be many, so the cache is capped.
+        if (this.fieldKeys.size < 10_000) this.fieldKeys.set(name, key);
+      }
       body += `${body.length > 0 ? ',' : ''}${key}=${String(value)}`;
     }
     if (body.length === 0) throw new Error('point without fields');
