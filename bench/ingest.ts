@@ -100,8 +100,8 @@ function percentile(sorted: Float64Array, p: number): number {
 
 /** Samples the process's peak RSS and CPU while `work` runs. */
 async function measured<T>(work: () => Promise<T>): Promise<{ result: T; peakRssMB: number; cpuPercent: number; cpuSeconds: number; seconds: number }> {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
   const cpu = process.cpuUsage();
   const started = Date.now();
   try {

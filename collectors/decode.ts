@@ -44,10 +44,14 @@ export function readJsonObject(payload: Uint8Array, maxBytes: number): ReadResul
   return { ok: true, body: body as JsonObject };
 }
 
+const isJsonObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 const SampleShape = z.object({
   ts: z.unknown().optional(),
   seq: z.number().int().nonnegative().optional(),
-  metrics: z.record(z.string(), z.unknown(), { error: 'metrics must be an object of name → number' }),
+  // The names and values are checked one by one below (each bad one is its own rejection, the
+  // good ones are kept); here only that it is an object — without copying it, as a record would.
+  metrics: z.custom<JsonObject>(isJsonObject, { error: 'metrics must be an object of name → number' }),
 });
 
 const BatchShape = z.object({
@@ -67,14 +71,16 @@ function describeZod(error: z.ZodError): string {
 
 export interface TelemetryDecoded {
   readonly samples: Sample[];
-  readonly rejections: Rejection[];
+  readonly rejections: readonly Rejection[];
   /** Names outside the catalogue that were kept (unknownMetrics = store). */
-  readonly flaggedMetrics: string[];
+  readonly flaggedMetrics: readonly string[];
   /** Number of samples (ts + metrics groups) the message carried. */
   readonly sampleCount: number;
   /** Of those, how many had at least one value accepted. */
   readonly acceptedSamples: number;
 }
+
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Collects rejections by reason so one message yields one dead letter per reason. */
 class RejectionTally {
@@ -111,92 +117,121 @@ export function metricNamesOf(body: JsonObject): string[] {
  * and turns it into samples. Good samples and metrics are kept even when neighbours are bad.
  */
 export function decodeTelemetry(body: JsonObject, deviceId: string, modality: Modality, now: number, limits: DecodeLimits): TelemetryDecoded {
-  const tally = new RejectionTally();
-  const samples: Sample[] = [];
-  const flagged = new Set<string>();
   const isBatch = 'samples' in body;
-
   const envelope = (isBatch ? BatchShape : SingleShape).safeParse(body);
   if (!envelope.success) {
-    return { samples, rejections: [reject('invalid_schema', describeZod(envelope.error))], flaggedMetrics: [], sampleCount: 1, acceptedSamples: 0 };
+    return { samples: [], rejections: [reject('invalid_schema', describeZod(envelope.error))], flaggedMetrics: NONE, sampleCount: 1, acceptedSamples: 0 };
   }
   const claimed = envelope.data.deviceId;
   if (claimed !== undefined && claimed !== deviceId) {
-    return { samples, rejections: [reject('device_mismatch', `payload deviceId "${claimed.slice(0, 64)}" but topic device "${deviceId}"`)], flaggedMetrics: [], sampleCount: 1, acceptedSamples: 0 };
+    return {
+      samples: [],
+      rejections: [reject('device_mismatch', `payload deviceId "${claimed.slice(0, 64)}" but topic device "${deviceId}"`)],
+      flaggedMetrics: NONE,
+      sampleCount: 1,
+      acceptedSamples: 0,
+    };
   }
   const rawSamples: unknown[] = isBatch ? (envelope.data as z.infer<typeof BatchShape>).samples : [body];
   if (rawSamples.length > limits.maxSamplesPerMessage) {
     return {
-      samples,
+      samples: [],
       rejections: [reject('too_many_samples', `${rawSamples.length} samples, the limit is ${limits.maxSamplesPerMessage}; split the backlog`, rawSamples.length)],
-      flaggedMetrics: [],
+      flaggedMetrics: NONE,
       sampleCount: rawSamples.length,
       acceptedSamples: 0,
     };
   }
-
-  let acceptedSamples = 0;
-  const newest = now + limits.futureToleranceMs;
-  const oldest = now - limits.maxAgeMs;
-  rawSamples.forEach((raw, index) => {
-    const where = isBatch ? `samples[${index}]` : 'sample';
+  const decoder = new SampleDecoder(deviceId, modality, now, limits);
+  for (let index = 0; index < rawSamples.length; index++) {
     // A single sample was checked as the envelope already.
-    const shape = isBatch ? SampleShape.safeParse(raw) : { success: true as const, data: envelope.data as z.infer<typeof SampleShape> };
-    if (!shape.success) {
-      tally.add('invalid_schema', `${where}: ${describeZod(shape.error)}`);
-      return;
-    }
-    const time = parseTimestamp(shape.data.ts);
-    if (!time.ok) {
-      tally.add(time.reason, `${where}: ${time.detail}`);
-      return;
-    }
+    const shape = isBatch ? SampleShape.safeParse(rawSamples[index]) : { success: true as const, data: envelope.data as z.infer<typeof SampleShape> };
+    if (!shape.success) decoder.rejectSample(isBatch, index, 'invalid_schema', describeZod(shape.error));
+    else decoder.decodeSample(isBatch, index, shape.data.ts, shape.data.metrics);
+  }
+  return decoder.result(rawSamples.length);
+}
+
+/** `samples[i]` in a backlog, `sample` for a single-sample message: where a rejection points. */
+const whereIn = (isBatch: boolean, index: number): string => (isBatch ? `samples[${index}]` : 'sample');
+
+/** The samples of one telemetry message as they are decoded; rejections and flags are made only when needed. */
+class SampleDecoder {
+  readonly samples: Sample[] = [];
+  private tally: RejectionTally | undefined;
+  private flagged: Set<string> | undefined;
+  private accepted = 0;
+  private readonly newest: number;
+  private readonly oldest: number;
+
+  constructor(
+    private readonly deviceId: string,
+    private readonly modality: Modality,
+    private readonly now: number,
+    private readonly limits: DecodeLimits,
+  ) {
+    this.newest = now + limits.futureToleranceMs;
+    this.oldest = now - limits.maxAgeMs;
+  }
+
+  rejectSample(isBatch: boolean, index: number, reason: RejectReason, detail: string): void {
+    (this.tally ??= new RejectionTally()).add(reason, `${whereIn(isBatch, index)}: ${detail}`);
+  }
+
+  decodeSample(isBatch: boolean, index: number, rawTs: unknown, metrics: JsonObject): void {
+    const time = parseTimestamp(rawTs);
+    if (!time.ok) return this.rejectSample(isBatch, index, time.reason, time.detail);
     const ts = time.ts;
-    if (ts > newest) {
-      tally.add('ts_in_future', `${where}: ts ${new Date(ts).toISOString()} is ${Math.round((ts - now) / 1000)} s ahead of the collector's clock`);
-      return;
+    if (ts > this.newest) {
+      return this.rejectSample(isBatch, index, 'ts_in_future', `ts ${new Date(ts).toISOString()} is ${Math.round((ts - this.now) / 1000)} s ahead of the collector's clock`);
     }
-    if (ts < oldest) {
-      tally.add('ts_too_old', `${where}: ts ${new Date(ts).toISOString()} is older than the retention of ${Math.round(limits.maxAgeMs / 86_400_000)} days`);
-      return;
+    if (ts < this.oldest) {
+      return this.rejectSample(isBatch, index, 'ts_too_old', `ts ${new Date(ts).toISOString()} is older than the retention of ${Math.round(this.limits.maxAgeMs / 86_400_000)} days`);
     }
     // Keys as sent: a validated copy would silently drop names such as "__proto__".
-    const entries = Object.entries((raw as { metrics: Record<string, unknown> }).metrics);
-    if (entries.length === 0) {
-      tally.add('empty_sample', `${where}: metrics is empty`);
-      return;
+    const names = Object.keys(metrics);
+    if (names.length === 0) return this.rejectSample(isBatch, index, 'empty_sample', 'metrics is empty');
+    if (names.length > this.limits.maxMetricsPerSample) {
+      return this.rejectSample(isBatch, index, 'too_many_metrics', `${names.length} metrics, the limit is ${this.limits.maxMetricsPerSample}`);
     }
-    if (entries.length > limits.maxMetricsPerSample) {
-      tally.add('too_many_metrics', `${where}: ${entries.length} metrics, the limit is ${limits.maxMetricsPerSample}`);
-      return;
-    }
-    const before = samples.length;
-    for (const [name, rawValue] of entries) {
-      if (name.length > METRIC_NAME_MAX_LENGTH || !METRIC_NAME_PATTERN.test(name)) {
-        tally.add('invalid_metric_name', `${where}: "${name.slice(0, 80)}"`);
-        continue;
-      }
+    const before = this.samples.length;
+    for (const name of names) {
+      const rawValue = metrics[name];
       const value = typeof rawValue === 'boolean' ? (rawValue ? 1 : 0) : rawValue;
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        tally.add('non_finite_value', `${where}: ${name} = ${JSON.stringify(rawValue)?.slice(0, 40) ?? String(rawValue)}`);
+      // A catalogue name is well-formed; only names outside it need the pattern.
+      const definition = metricDefinition(this.modality, name);
+      if (!definition && (name.length > METRIC_NAME_MAX_LENGTH || !METRIC_NAME_PATTERN.test(name))) {
+        this.rejectSample(isBatch, index, 'invalid_metric_name', `"${name.slice(0, 80)}"`);
         continue;
       }
-      const definition = metricDefinition(modality, name);
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        this.rejectSample(isBatch, index, 'non_finite_value', `${name} = ${JSON.stringify(rawValue)?.slice(0, 40) ?? String(rawValue)}`);
+        continue;
+      }
       if (!definition) {
-        if (limits.unknownMetrics === 'reject') {
-          tally.add('unknown_metric', `${where}: "${name}" is not a ${modality} metric`);
+        if (this.limits.unknownMetrics === 'reject') {
+          this.rejectSample(isBatch, index, 'unknown_metric', `"${name}" is not a ${this.modality} metric`);
           continue;
         }
-        flagged.add(name);
+        (this.flagged ??= new Set()).add(name);
       } else if (value < definition.min || value > definition.max) {
-        tally.add('value_out_of_range', `${where}: ${name} = ${value} outside [${definition.min}, ${definition.max}] ${definition.unit}`.trim());
+        this.rejectSample(isBatch, index, 'value_out_of_range', `${name} = ${value} outside [${definition.min}, ${definition.max}] ${definition.unit}`.trim());
         continue;
       }
-      samples.push({ deviceId, metric: name, ts, value });
+      this.samples.push({ deviceId: this.deviceId, metric: name, ts, value });
     }
-    if (samples.length > before) acceptedSamples++;
-  });
-  return { samples, rejections: tally.list(), flaggedMetrics: [...flagged], sampleCount: rawSamples.length, acceptedSamples };
+    if (this.samples.length > before) this.accepted++;
+  }
+
+  result(sampleCount: number): TelemetryDecoded {
+    return {
+      samples: this.samples,
+      rejections: this.tally?.list() ?? NONE,
+      flaggedMetrics: this.flagged ? [...this.flagged] : NONE,
+      sampleCount,
+      acceptedSamples: this.accepted,
+    };
+  }
 }
 
 export const DEVICE_STATES = ['online', 'offline', 'scanning', 'standby', 'service'] as const satisfies readonly DeviceState[];

@@ -9,6 +9,8 @@ import type { Rejection } from './reasons.js';
 import type { SampleBatcher } from './sample-batcher.js';
 import { parseTopic, type ParsedTopic } from './topic.js';
 
+const TOPIC_CACHE_SIZE = 10_000;
+
 export interface IngestorOptions {
   readonly registry: DeviceRegistry;
   readonly batcher: SampleBatcher;
@@ -35,6 +37,8 @@ export class Ingestor {
   /** Status reports of devices not registered yet, applied when they register. */
   private readonly pendingStatus = new Map<string, { state: DeviceState; ts: number }>();
   private readonly registering = new Map<string, Promise<RegisteredDevice | undefined>>();
+  /** Topics parsed before: a fleet publishes on a few topics per device, over and over. */
+  private readonly topics = new Map<string, ParsedTopic>();
 
   constructor(private readonly options: IngestorOptions) {
     this.now = options.now ?? Date.now;
@@ -60,11 +64,18 @@ export class Ingestor {
   }
 
   private route(topic: string, payload: Uint8Array): Promise<void> | undefined {
-    const parsed = parseTopic(topic, this.options.topicPrefix);
-    if ('error' in parsed) {
-      this.options.metrics.messages.inc({ kind: 'invalid' });
-      this.reject(topic, payload, undefined, { reason: 'bad_topic', detail: parsed.error, count: 1 });
-      return undefined;
+    let parsed = this.topics.get(topic);
+    if (parsed === undefined) {
+      const result = parseTopic(topic, this.options.topicPrefix);
+      if ('error' in result) {
+        this.options.metrics.messages.inc({ kind: 'invalid' });
+        this.reject(topic, payload, undefined, { reason: 'bad_topic', detail: result.error, count: 1 });
+        return undefined;
+      }
+      // Bounded: anyone may publish on any number of well-formed topics.
+      if (this.topics.size >= TOPIC_CACHE_SIZE) this.topics.clear();
+      this.topics.set(topic, result);
+      parsed = result;
     }
     if (parsed.kind === 'telemetry') this.options.metrics.telemetryMessages.inc();
     else this.options.metrics.messages.inc({ kind: parsed.kind });

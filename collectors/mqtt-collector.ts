@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { format } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { IngestMetrics } from './ingest-metrics.js';
@@ -86,6 +87,8 @@ export class MqttCollector {
       // Reconnection is ours (below): mqtt.js only knows a fixed period.
       reconnectPeriod: 0,
       connectTimeout: 10_000,
+      // mqtt.js traces every packet through `debug`; that costs on every message even when off.
+      log: logger.isLevelEnabled('trace') ? (...args: unknown[]) => logger.trace({ component: 'mqtt.js' }, format(...args)) : () => {},
       ...(this.options.username !== undefined && { username: this.options.username }),
       ...(this.options.password !== undefined && { password: this.options.password }),
       ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),

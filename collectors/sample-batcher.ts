@@ -79,6 +79,7 @@ export class SampleBatcher {
     }
     this.timer = setInterval(() => this.pump(true), options.flushIntervalMs);
     this.timer.unref();
+    options.metrics?.watchQueue({ buffered: () => this.buffered, spoolBytes: () => options.spool?.bytes ?? 0 });
   }
 
   /** Values in memory not yet confirmed by the store (queued, being written, or to be retried). */
@@ -118,7 +119,6 @@ export class SampleBatcher {
         }
       }
     }
-    this.updateGauges();
     if (this.queue.length - this.head >= this.options.batchSize) this.pump(false);
   }
 
@@ -219,7 +219,6 @@ export class SampleBatcher {
       return this.refill();
     }
     this.enqueue(samples, next);
-    this.updateGauges();
     return true;
   }
 
@@ -292,7 +291,6 @@ export class SampleBatcher {
     this.retryDelayMs = 0;
     this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
     for (const run of batch.runs) this.options.spool?.release(run.segment, run.count);
-    this.updateGauges();
     const storedAt = Date.now();
     for (const listener of this.listeners) {
       try {
@@ -302,11 +300,6 @@ export class SampleBatcher {
       }
     }
     if (this.hasCapacity()) this.releaseWaiters();
-  }
-
-  private updateGauges(): void {
-    this.options.metrics?.buffered.set(this.buffered);
-    if (this.options.spool) this.options.metrics?.spoolBytes.set(this.options.spool.bytes);
   }
 
   private releaseWaiters(): void {

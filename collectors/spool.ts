@@ -1,5 +1,6 @@
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Sample } from '../src/storage/telemetry-store.js';
 
@@ -27,19 +28,30 @@ interface Segment {
 
 const SEGMENT_PATTERN = /^(\d{12})\.spool$/;
 
+/** First bytes of a segment in the binary format; segments without it are JSON lines (older releases). */
+const MAGIC = Buffer.from('RGSPOOL\u0002', 'latin1');
+/** Block header: payload length and CRC-32 of the payload, both u32 little-endian. */
+const BLOCK_HEADER_BYTES = 8;
+/** The append buffer's resting size; it grows for a large turn and shrinks back after the write. */
+const BUFFER_BYTES = 1 << 20;
+
 /**
  * The collector's write-ahead log. Accepted samples are appended here before their MQTT message
  * is acknowledged, and a segment is deleted once every sample in it is confirmed in the telemetry
  * store. After a crash, whatever segments remain are replayed; the store's idempotent writes make
  * a replay of already-stored samples harmless.
  *
- * A line holds the samples of one message: `["device",[["metric",ts,value],…]]`. A torn last line
- * (a crash mid-write) is skipped on replay — its message was never acknowledged, so the broker
- * delivers it again.
+ * Format: a segment starts with `MAGIC` and holds blocks, one per commit: `u32 length, u32 CRC-32,
+ * payload`. The payload holds one record per message: `u16 n, device (n bytes UTF-8), u32 count`,
+ * then `count` times `u16 n, metric (n bytes UTF-8), f64 ts, f64 value` — written straight into a
+ * buffer, without building a string per message. A block cut short or damaged (a crash or power
+ * cut mid-write) ends the replay of its segment: its messages were never acknowledged, so the
+ * broker delivers them again. Segments written by older releases as JSON lines
+ * (`["device",[["metric",ts,value],…]]`) are still read.
  *
- * Group commit: lines appended during one turn of the event loop are written with one system call
- * at the end of the turn (`whenCommitted` tells the collector, which holds the turn's
- * acknowledgements back until then).
+ * Group commit: records appended during one turn of the event loop are written as one block with
+ * one system call at the end of the turn (`whenCommitted` tells the collector, which holds the
+ * turn's acknowledgements back until then).
  */
 export class Spool {
   private readonly segments = new Map<number, Segment>();
@@ -47,7 +59,9 @@ export class Spool {
   private fd: number | undefined;
   private dirty = false;
   private totalBytes = 0;
-  private pendingLines: string[] = [];
+  /** The block being built: header space, then this turn's records. */
+  private buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  private used = 0;
   private commitScheduled = false;
   private committed: Array<(error?: Error) => void> = [];
   private readonly syncTimer: NodeJS.Timeout | undefined;
@@ -85,7 +99,7 @@ export class Spool {
 
   /** True while appended lines wait for the end-of-turn write. */
   get uncommitted(): boolean {
-    return this.pendingLines.length > 0;
+    return this.used > 0;
   }
 
   /**
@@ -94,9 +108,28 @@ export class Spool {
    */
   append(deviceId: string, samples: readonly Sample[]): number {
     const segment = this.activeSegment();
-    const line = `${JSON.stringify([deviceId, samples.map((s) => [s.metric, s.ts, s.value])])}\n`;
-    const bytes = Buffer.byteLength(line);
-    this.pendingLines.push(line);
+    const start = this.used;
+    if (start === 0) this.used = BLOCK_HEADER_BYTES;
+    this.reserve(6 + 3 * deviceId.length);
+    let at = this.used;
+    const buffer = this.buffer;
+    const deviceBytes = buffer.write(deviceId, at + 2);
+    buffer.writeUInt16LE(deviceBytes, at);
+    at += 2 + deviceBytes;
+    buffer.writeUInt32LE(samples.length, at);
+    this.used = at + 4;
+    for (const sample of samples) {
+      this.reserve(18 + 3 * sample.metric.length);
+      const b = this.buffer;
+      at = this.used;
+      const metricBytes = b.write(sample.metric, at + 2);
+      b.writeUInt16LE(metricBytes, at);
+      at += 2 + metricBytes;
+      b.writeDoubleLE(sample.ts, at);
+      b.writeDoubleLE(sample.value, at + 8);
+      this.used = at + 16;
+    }
+    const bytes = this.used - start;
     segment.bytes += bytes;
     segment.appended += samples.length;
     this.totalBytes += bytes;
@@ -107,7 +140,7 @@ export class Spool {
 
   /** Calls `callback` once everything appended so far is written (with the error if it could not be). */
   whenCommitted(callback: (error?: Error) => void): void {
-    if (this.pendingLines.length === 0) {
+    if (this.used === 0) {
       callback();
       return;
     }
@@ -120,11 +153,15 @@ export class Spool {
     const callbacks = this.committed;
     this.committed = [];
     let failure: Error | undefined;
-    if (this.pendingLines.length > 0) {
-      const text = this.pendingLines.join('');
-      this.pendingLines = [];
+    if (this.used > 0) {
+      const buffer = this.buffer;
+      const used = this.used;
+      this.used = 0;
+      if (buffer.length > BUFFER_BYTES) this.buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+      buffer.writeUInt32LE(used - BLOCK_HEADER_BYTES, 0);
+      buffer.writeUInt32LE(crc32(buffer.subarray(BLOCK_HEADER_BYTES, used)), 4);
       try {
-        writeSync(this.fd!, text);
+        writeSync(this.fd!, buffer, 0, used);
         this.dirty = true;
       } catch (error) {
         failure = error as Error;
@@ -165,19 +202,14 @@ export class Spool {
   read(id: number): Sample[] {
     const segment = this.segments.get(id);
     if (!segment) return [];
-    const samples: Sample[] = [];
-    const lines = readFileSync(segment.file, 'utf8').split('\n');
-    let torn = 0;
-    for (const line of lines) {
-      if (line === '') continue;
-      try {
-        const [deviceId, values] = JSON.parse(line) as [string, Array<[string, number, number]>];
-        for (const [metric, ts, value] of values) samples.push({ deviceId, metric, ts, value });
-      } catch {
-        torn++;
-      }
+    const data = readFileSync(segment.file);
+    const { samples, unreadable } = isBinarySegment(data) ? readBlocks(data) : readJsonLines(data);
+    if (unreadable > 0) {
+      this.options.logger.warn(
+        { segment: id, unreadableBytes: unreadable },
+        'spool segment ends in a part cut off or damaged by a crash; its messages were not acknowledged and come again',
+      );
     }
-    if (torn > 0) this.options.logger.warn({ segment: id, torn }, 'spool segment had unreadable lines (cut off by a crash); their messages were not acknowledged and come again');
     segment.appended = samples.length;
     return samples;
   }
@@ -218,9 +250,20 @@ export class Spool {
     const id = Math.max(0, ...this.segments.keys()) + 1;
     const file = join(this.options.dir, `${String(id).padStart(12, '0')}.spool`);
     this.fd = openSync(file, 'a');
-    this.active = { id, file, bytes: 0, appended: 0, stored: 0, closed: false };
+    writeSync(this.fd, MAGIC);
+    this.active = { id, file, bytes: MAGIC.length, appended: 0, stored: 0, closed: false };
+    this.totalBytes += MAGIC.length;
     this.segments.set(id, this.active);
     return this.active;
+  }
+
+  /** Makes room for `bytes` more after `used`, keeping what is there. */
+  private reserve(bytes: number): void {
+    const needed = this.used + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
   }
 
   private deleteIfDone(segment: Segment): void {
@@ -233,4 +276,61 @@ export class Spool {
     this.segments.delete(segment.id);
     this.totalBytes -= segment.bytes;
   }
+}
+
+function isBinarySegment(data: Buffer): boolean {
+  return data.length >= MAGIC.length && data.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) === 0;
+}
+
+/** Samples of a binary segment, up to the first block that is cut short or fails its checksum. */
+function readBlocks(data: Buffer): { samples: Sample[]; unreadable: number } {
+  const samples: Sample[] = [];
+  let at = MAGIC.length;
+  while (at + BLOCK_HEADER_BYTES <= data.length) {
+    const length = data.readUInt32LE(at);
+    const end = at + BLOCK_HEADER_BYTES + length;
+    if (end > data.length || crc32(data.subarray(at + BLOCK_HEADER_BYTES, end)) !== data.readUInt32LE(at + 4)) break;
+    const block: Sample[] = [];
+    if (!readRecords(data, at + BLOCK_HEADER_BYTES, end, block)) break;
+    for (const sample of block) samples.push(sample);
+    at = end;
+  }
+  return { samples, unreadable: data.length - at };
+}
+
+/** The records of one block into `out`; false if they do not fit the block exactly. */
+function readRecords(data: Buffer, from: number, end: number, out: Sample[]): boolean {
+  let at = from;
+  while (at < end) {
+    if (at + 2 > end) return false;
+    const deviceEnd = at + 2 + data.readUInt16LE(at);
+    if (deviceEnd + 4 > end) return false;
+    const deviceId = data.toString('utf8', at + 2, deviceEnd);
+    const count = data.readUInt32LE(deviceEnd);
+    at = deviceEnd + 4;
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > end) return false;
+      const metricEnd = at + 2 + data.readUInt16LE(at);
+      if (metricEnd + 16 > end) return false;
+      out.push({ deviceId, metric: data.toString('utf8', at + 2, metricEnd), ts: data.readDoubleLE(metricEnd), value: data.readDoubleLE(metricEnd + 8) });
+      at = metricEnd + 16;
+    }
+  }
+  return at === end;
+}
+
+/** Samples of a segment written by an older release: one JSON line per message; lines that do not parse are skipped. */
+function readJsonLines(data: Buffer): { samples: Sample[]; unreadable: number } {
+  const samples: Sample[] = [];
+  let unreadable = 0;
+  for (const line of data.toString('utf8').split('\n')) {
+    if (line === '') continue;
+    try {
+      const [deviceId, values] = JSON.parse(line) as [string, Array<[string, number, number]>];
+      for (const [metric, ts, value] of values) samples.push({ deviceId, metric, ts, value });
+    } catch {
+      unreadable += Buffer.byteLength(line);
+    }
+  }
+  return { samples, unreadable };
 }

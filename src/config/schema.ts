@@ -86,7 +86,8 @@ export const ConfigSchema = z
         retentionPolicy: z.string().optional(),
         /** Write endpoint: probe (`auto`), `v1` (/write) or `v2` (/api/v2/write). */
         writeApi: z.enum(['auto', 'v1', 'v2']).default('auto'),
-        gzip: bool.default(true),
+        /** Gzip write bodies: `auto` compresses unless InfluxDB is on this host (localhost, 127.x, ::1). */
+        gzip: z.union([z.literal('auto'), bool]).default('auto'),
       })
       .prefault({}),
     database: z

@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -53,16 +53,59 @@ describe('spool', () => {
     expect(spool.bytes).toBe(0);
   });
 
-  it('skips a torn last line left by a crash and keeps the rest', () => {
+  it('skips a block cut short by a crash and keeps the blocks before it', () => {
     const { dir, make } = spoolIn();
     const spool = make();
     spool.append('MR-1', message('MR-1', 1));
-    spool.close();
+    spool.commit();
     const [file] = readdirSync(dir);
-    appendFileSync(join(dir, file!), '["MR-1",[["m0_pct",17640');
+    const path = join(dir, file!);
+    const afterFirst = statSync(path).size;
+    spool.append('MR-1', message('MR-1', 2));
+    spool.close();
+    // The crash left only part of the second block on disk.
+    truncateSync(path, afterFirst + 20);
     const reopened = make();
     const [id] = reopened.pendingSegments();
     expect(reopened.read(id!)).toEqual(message('MR-1', 1));
+  });
+
+  it('stops at a block whose checksum does not match (damaged on disk)', () => {
+    const { dir, make } = spoolIn();
+    const spool = make();
+    spool.append('CT-1', message('CT-1', 1));
+    spool.commit();
+    spool.append('CT-1', message('CT-1', 2));
+    spool.close();
+    const path = join(dir, readdirSync(dir)[0]!);
+    const data = readFileSync(path);
+    data[data.length - 3]! ^= 0xff;
+    writeFileSync(path, data);
+    const reopened = make();
+    expect(reopened.read(reopened.pendingSegments()[0]!)).toEqual(message('CT-1', 1));
+  });
+
+  it('replays a segment written as JSON lines by an older release', () => {
+    const { dir, make } = spoolIn();
+    const lines = [1, 2].map((i) => JSON.stringify(['CT-7', message('CT-7', i).map((s) => [s.metric, s.ts, s.value])]));
+    writeFileSync(join(dir, '000000000001.spool'), `${lines.join('\n')}\n["CT-7",[["m0_pct",17640`);
+    const spool = make();
+    expect(spool.pendingSegments()).toEqual([1]);
+    expect(spool.read(1)).toEqual([...message('CT-7', 1), ...message('CT-7', 2)]);
+    spool.release(1, 6);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('keeps device and metric names that are not ASCII, and values exactly', () => {
+    const { make } = spoolIn();
+    const spool = make();
+    const samples: Sample[] = [
+      { deviceId: '设备-α', metric: 'm0_pct', ts: -1, value: -0.1 + 0.2 },
+      { deviceId: '设备-α', metric: 'ünknown', ts: 8.64e15, value: Number.MAX_VALUE },
+    ];
+    const id = spool.append('设备-α', samples);
+    spool.rotate();
+    expect(spool.read(id)).toEqual(samples);
   });
 
   it('reports no capacity past its size limit', () => {

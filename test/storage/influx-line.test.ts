@@ -11,19 +11,23 @@ const name = fc
   .filter((s) => !s.endsWith('\\') && s !== '__proto__');
 
 describe('telemetry line protocol', () => {
-  it('is the same text as the client library’s Point.toLineProtocol (property)', () => {
+  it('is the same text as the client library’s Point.toLineProtocol, a repeated field keeping its later value (property)', () => {
     const builder = new TelemetryLines();
     fc.assert(
       fc.property(
         fc.dictionary(fc.constantFrom('device', 'site', 'modality', 'model'), fc.oneof(name, fc.constant(''))),
-        fc.dictionary(name, fc.double({ noNaN: true, noDefaultInfinity: true }), { minKeys: 1, maxKeys: 9 }),
+        // Fields in any order, names possibly repeated; the samples sit among others in the batch.
+        fc.array(fc.record({ metric: name, value: fc.double({ noNaN: true, noDefaultInfinity: true }) }), { minLength: 1, maxLength: 12 }),
+        fc.nat({ max: 3 }),
         fc.integer({ min: 0, max: 2 ** 42 }),
-        (tags, fields, ts) => {
+        (tags, fields, before, ts) => {
           const point = new Point('telemetry').timestamp(ts);
           for (const [k, v] of Object.entries(tags)) point.tag(k, v);
-          for (const [k, v] of Object.entries(fields)) point.floatField(k, v);
+          for (const { metric, value } of fields) point.floatField(metric, value);
           const expected = point.toLineProtocol({ convertTime: (t) => String(t) });
-          expect(builder.line(builder.prefix('telemetry', tags), new Map(Object.entries(fields)), ts)).toBe(expected);
+          const others = Array.from({ length: before }, () => ({ metric: 'other', value: 1 }));
+          const batch = [...others, ...fields, ...others];
+          expect(builder.line(builder.prefix('telemetry', tags), batch, before, before + fields.length, ts)).toBe(expected);
         },
       ),
       { numRuns: 500 },
@@ -32,7 +36,7 @@ describe('telemetry line protocol', () => {
 
   it('refuses what the client refuses: no fields, or a value that is not finite', () => {
     const builder = new TelemetryLines();
-    expect(() => builder.line('telemetry', new Map(), 1)).toThrow(/without fields/);
-    expect(() => builder.line('telemetry', new Map([['a', Number.NaN]]), 1)).toThrow(/invalid float value/);
+    expect(() => builder.line('telemetry', [], 0, 0, 1)).toThrow(/without fields/);
+    expect(() => builder.line('telemetry', [{ metric: 'a', value: Number.NaN }], 0, 1, 1)).toThrow(/invalid float value/);
   });
 });

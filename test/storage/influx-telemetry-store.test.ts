@@ -171,7 +171,7 @@ describe('InfluxTelemetryStore without a server', () => {
 
     it('splits a large write into gzipped requests and resolves once all are acknowledged', async () => {
       writeStatus = 204;
-      const store = await openInfluxTelemetryStore({ url, bucket: 'b' });
+      const store = await openInfluxTelemetryStore({ url, bucket: 'b', gzip: true });
       try {
         const batch: Sample[] = [];
         for (let i = 0; i < 12_000; i++) batch.push(sample(`ct-${i % 3}`, 'm', BASE + Math.floor(i / 3) * 1_000, i));
@@ -184,6 +184,20 @@ describe('InfluxTelemetryStore without a server', () => {
         expect(new Set(lines).size).toBe(12_000);
         expect(lines).toContain(`telemetry,device=ct-0 m=0 ${BASE}`);
         expect(lines).toContain(`telemetry,device=ct-2 m=11999 ${BASE + 3_999_000}`);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('does not compress by default when the server is on this host (gzip `auto`)', async () => {
+      writeStatus = 204;
+      const store = await openInfluxTelemetryStore({ url, bucket: 'b' });
+      try {
+        const batch = Array.from({ length: 300 }, (_, i) => sample('ct-1', 'm', BASE + i * 1_000, i));
+        await store.write(batch);
+        const [w] = writes();
+        expect(w?.headers['content-encoding']).toBeUndefined();
+        expect(w?.body.toString('utf8').split('\n')).toHaveLength(300);
       } finally {
         await store.close();
       }
