@@ -174,8 +174,8 @@ export class InfluxHttp {
   }
 
   /** POSTs newline-separated line protocol; resolves only on 204 (all lines stored). */
-  async write(lines: string, path: InfluxWritePath, precision: WritePrecision, serverMajor: number | undefined): Promise<void> {
-    const raw = Buffer.from(lines, 'utf8');
+  async write(lines: string | Buffer, path: InfluxWritePath, precision: WritePrecision, serverMajor: number | undefined): Promise<void> {
+    const raw = typeof lines === 'string' ? Buffer.from(lines, 'utf8') : lines;
     const compress = this.gzip && raw.length >= GZIP_THRESHOLD_BYTES;
     // Level 1: line protocol is repetitive enough that it already shrinks several-fold, and
     // higher levels cost CPU on both ends for little more (measured: level 6 was ~10% slower

@@ -231,31 +231,30 @@ const LINE_SETTINGS = {
 
 /**
  * Line protocol of raw telemetry, the same text as `Point.toLineProtocol` (tags and fields sorted,
- * escaped with the client's own `escape`), built from a per-device prefix instead of a Point per
- * line: the collector writes every message through here. `test/storage/influx-line.test.ts`
- * checks the two agree.
+ * escaped with the client's own `escape`), written straight into request bodies from a per-device
+ * prefix and cached field keys instead of a Point and a string per line: the collector writes
+ * every message through here. `test/storage/influx-line.test.ts` checks the two agree.
  */
 export class TelemetryLines {
-  private readonly fieldKeys = new Map<string, string>();
+  private readonly fieldKeys = new Map<string, Buffer>();
+  /** Indices of a line's samples, in field order (scratch, reused line after line). */
+  private readonly order: number[] = [];
 
   /** `measurement,tag=value,…` for one device: tags sorted by key, empty values left out, as the client does. */
-  prefix(measurement: string, tags: Readonly<Record<string, string>>): string {
+  prefix(measurement: string, tags: Readonly<Record<string, string>>): Buffer {
     let out = escape.measurement(measurement);
     for (const key of Object.keys(tags).sort()) {
       const value = tags[key];
       if (key && value) out += `,${escape.tag(key)}=${escape.tag(value)}`;
     }
-    return out;
+    return Buffer.from(`${out} `, 'utf8');
   }
 
-  /** Indices of a line's samples, in field order (scratch, reused line after line). */
-  private readonly order: number[] = [];
-
   /**
-   * One point: the prefix, the values of `samples[from, to)` as float fields sorted by name (of a
-   * name given twice, the later value), and the timestamp as given.
+   * Appends one point to `out`: the prefix, the values of `samples[from, to)` as float fields
+   * sorted by name (of a name given twice, the later value), and the timestamp as given.
    */
-  line(prefix: string, samples: readonly Pick<Sample, 'metric' | 'value'>[], from: number, to: number, ts: number | string): string {
+  append(out: BodyBuilder, prefix: Buffer, samples: readonly Pick<Sample, 'metric' | 'value'>[], from: number, to: number, ts: number | string): void {
     const order = this.order;
     order.length = 0;
     for (let k = from; k < to; k++) {
@@ -271,20 +270,88 @@ export class TelemetryLines {
       for (let m = order.length - 1; m > at; m--) order[m] = order[m - 1]!;
       order[at] = k;
     }
-    let body = '';
+    if (order.length === 0) throw new Error('point without fields');
     for (const k of order) {
-      const { metric: name, value } = samples[k]!;
-      if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${name}': ${value}`);
-      let key = this.fieldKeys.get(name);
-      if (key === undefined) {
-        key = escape.tag(name);
-        // Metric names come from a catalogue; flagged unknown ones could be many, so the cache is capped.
-        if (this.fieldKeys.size < 10_000) this.fieldKeys.set(name, key);
-      }
-      body += `${body.length > 0 ? ',' : ''}${key}=${String(value)}`;
+      const { metric, value } = samples[k]!;
+      if (!Number.isFinite(value)) throw new Error(`invalid float value for field '${metric}': ${value}`);
     }
-    if (body.length === 0) throw new Error('point without fields');
-    return `${prefix} ${body} ${ts}`;
+    out.startLine();
+    out.bytes(prefix);
+    let first = true;
+    for (const k of order) {
+      const { metric, value } = samples[k]!;
+      if (!first) out.ascii(',');
+      first = false;
+      out.bytes(this.fieldKey(metric));
+      out.ascii(String(value));
+    }
+    out.ascii(' ');
+    out.ascii(String(ts));
+  }
+
+  /** One point as text (what `append` writes). */
+  line(prefix: Buffer, samples: readonly Pick<Sample, 'metric' | 'value'>[], from: number, to: number, ts: number | string): string {
+    const out = new BodyBuilder();
+    this.append(out, prefix, samples, from, to, ts);
+    return out.take().toString('utf8');
+  }
+
+  /** `key=`, escaped as the client escapes field keys. */
+  private fieldKey(name: string): Buffer {
+    let key = this.fieldKeys.get(name);
+    if (key === undefined) {
+      key = Buffer.from(`${escape.tag(name)}=`, 'utf8');
+      // Metric names come from a catalogue; flagged unknown ones could be many, so the cache is capped.
+      if (this.fieldKeys.size < 10_000) this.fieldKeys.set(name, key);
+    }
+    return key;
+  }
+}
+
+/** A request body of newline-separated lines, built in one growing buffer. */
+export class BodyBuilder {
+  private buffer: Buffer;
+  private used = 0;
+  private count = 0;
+
+  constructor(capacity = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Lines started since the last `take`. */
+  get lines(): number {
+    return this.count;
+  }
+
+  startLine(): void {
+    if (this.count++ > 0) this.ascii('\n');
+  }
+
+  bytes(data: Buffer): void {
+    this.reserve(data.length);
+    this.used += data.copy(this.buffer, this.used);
+  }
+
+  /** Text known to be ASCII (numbers, separators). */
+  ascii(text: string): void {
+    this.reserve(text.length);
+    this.used += this.buffer.write(text, this.used, 'latin1');
+  }
+
+  /** The body so far; the builder starts a new one. */
+  take(): Buffer {
+    const body = this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafe(Math.max(64 * 1024, this.used + (this.used >> 3)));
+    this.used = 0;
+    this.count = 0;
+    return body;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.used + bytes, this.buffer.length * 2));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
   }
 }
 
@@ -350,18 +417,21 @@ export class InfluxTelemetryStore implements TelemetryStore {
     // One line per run of samples with the same device and time (a message's metrics arrive
     // together); within a run the later of duplicates wins, and a point split over two lines is
     // merged by InfluxDB with the later line winning — as the port requires either way.
-    const prefixes = new Map<string, string>();
-    const lines: string[] = [];
+    const prefixes = new Map<string, Buffer>();
+    const bodies: Buffer[] = [];
+    const body = new BodyBuilder(Math.min(4 << 20, samples.length * 48));
     for (let i = 0; i < samples.length; ) {
       const { deviceId, ts } = samples[i]!;
       let j = i + 1;
       while (j < samples.length && samples[j]!.ts === ts && samples[j]!.deviceId === deviceId) j++;
       let prefix = prefixes.get(deviceId);
       if (prefix === undefined) prefixes.set(deviceId, (prefix = this.lineBuilder.prefix(INFLUX_MEASUREMENT, { ...Object.fromEntries(this.deviceTags(deviceId)), device: deviceId })));
-      lines.push(this.lineBuilder.line(prefix, samples, i, j, ts));
+      this.lineBuilder.append(body, prefix, samples, i, j, ts);
+      if (body.lines >= LINES_PER_REQUEST) bodies.push(body.take());
       i = j;
     }
-    await this.sendLines(lines, 'ms', server);
+    if (body.lines > 0) bodies.push(body.take());
+    await this.sendBodies(bodies, 'ms', server);
   }
 
   async raw(query: RawQuery): Promise<Sample[]> {
@@ -623,16 +693,19 @@ export class InfluxTelemetryStore implements TelemetryStore {
     return info;
   }
 
-  private async sendLines(lines: readonly string[], precision: 'ms' | 'ns', server: InfluxServerInfo): Promise<void> {
+  private sendLines(lines: readonly string[], precision: 'ms' | 'ns', server: InfluxServerInfo): Promise<void> {
+    const bodies: string[] = [];
+    for (let i = 0; i < lines.length; i += LINES_PER_REQUEST) bodies.push(lines.slice(i, i + LINES_PER_REQUEST).join('\n'));
+    return this.sendBodies(bodies, precision, server);
+  }
+
+  /** Posts the bodies, `WRITE_CONCURRENCY` at a time; settles once none is in flight. */
+  private async sendBodies(bodies: ReadonlyArray<string | Buffer>, precision: 'ms' | 'ns', server: InfluxServerInfo): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < lines.length) {
-        const batch = lines.slice(next, next + LINES_PER_REQUEST);
-        next += LINES_PER_REQUEST;
-        await this.http.write(batch.join('\n'), server.writePath, precision, server.major);
-      }
+      while (next < bodies.length) await this.http.write(bodies[next++]!, server.writePath, precision, server.major);
     };
-    const workers = Math.min(WRITE_CONCURRENCY, Math.ceil(lines.length / LINES_PER_REQUEST));
+    const workers = Math.min(WRITE_CONCURRENCY, bodies.length);
     // allSettled, not all: write() must not resolve or reject while a request of it is still in
     // flight, or a caller's retry could race the old request.
     const results = await Promise.allSettled(Array.from({ length: workers }, worker));

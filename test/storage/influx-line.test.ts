@@ -1,7 +1,7 @@
 import { Point } from '@influxdata/influxdb-client';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TelemetryLines } from '../../src/storage/influx-telemetry-store.js';
+import { BodyBuilder, TelemetryLines } from '../../src/storage/influx-telemetry-store.js';
 
 /** Names with what line protocol must escape: spaces, commas, equals signs, quotes, backslashes, non-ASCII. */
 // `__proto__` left out: the client keeps fields in a plain object, where that name sets the
@@ -28,6 +28,11 @@ describe('telemetry line protocol', () => {
           const others = Array.from({ length: before }, () => ({ metric: 'other', value: 1 }));
           const batch = [...others, ...fields, ...others];
           expect(builder.line(builder.prefix('telemetry', tags), batch, before, before + fields.length, ts)).toBe(expected);
+          // Lines appended one after another are the request body: newline-separated, no trailing newline.
+          const body = new BodyBuilder(8);
+          for (let i = 0; i < 3; i++) builder.append(body, builder.prefix('telemetry', tags), batch, before, before + fields.length, ts);
+          expect(body.lines).toBe(3);
+          expect(body.take().toString('utf8')).toBe([expected, expected, expected].join('\n'));
         },
       ),
       { numRuns: 500 },
@@ -36,7 +41,8 @@ describe('telemetry line protocol', () => {
 
   it('refuses what the client refuses: no fields, or a value that is not finite', () => {
     const builder = new TelemetryLines();
-    expect(() => builder.line('telemetry', [], 0, 0, 1)).toThrow(/without fields/);
-    expect(() => builder.line('telemetry', [{ metric: 'a', value: Number.NaN }], 0, 1, 1)).toThrow(/invalid float value/);
+    const prefix = builder.prefix('telemetry', {});
+    expect(() => builder.line(prefix, [], 0, 0, 1)).toThrow(/without fields/);
+    expect(() => builder.line(prefix, [{ metric: 'a', value: Number.NaN }], 0, 1, 1)).toThrow(/invalid float value/);
   });
 });
