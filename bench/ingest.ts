@@ -38,7 +38,7 @@ import { silentLogger } from '../src/log.js';
 import type { TelemetryStore } from '../src/storage/telemetry-store.js';
 import { InfluxServer, MosquittoServer } from '../test/support/servers.js';
 import { installNodeRed, startNodeRed } from './node-red.js';
-import { benchDeviceId, benchMetrics, COUNTED_METRIC, METRICS_PER_MESSAGE, type BenchModality } from './payload.js';
+import { benchDeviceId, benchMessage, COUNTED_METRIC, METRICS_PER_MESSAGE, type BenchModality } from './payload.js';
 
 const { values } = parseArgs({
   options: {
@@ -270,7 +270,8 @@ async function runInfluxLimit(influxUrl: string): Promise<{ pointsPerSecond: num
   for (let i = 0; i < MESSAGES; i += 5_000) {
     const lines: string[] = [];
     for (let n = i; n < Math.min(MESSAGES, i + 5_000); n++) {
-      lines.push(lineFor(benchDeviceId(MODALITY, n % DEVICES), { ts: start + n, metrics: benchMetrics(MODALITY, n) }));
+      const { device, metrics } = benchMessage(MODALITY, n, DEVICES);
+      lines.push(lineFor(benchDeviceId(MODALITY, device), { ts: start + n, metrics }));
     }
     batches.push(lines.join('\n'));
   }

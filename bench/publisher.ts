@@ -5,7 +5,7 @@
  * JSON line with what it sent.
  */
 import mqtt from 'mqtt';
-import { benchDeviceId, benchMetrics, type BenchModality } from './payload.js';
+import { benchDeviceId, benchMessage, type BenchModality } from './payload.js';
 
 const [url, site, devicesText, messagesText, connectionsText, inflightText, prefixText, protocolText, modalityText] = process.argv.slice(2);
 if (!url || !site) throw new Error('usage: publisher URL SITE DEVICES MESSAGES CONNECTIONS INFLIGHT [PREFIX] [PROTOCOL] [CT|MR]');
@@ -35,13 +35,13 @@ async function run(): Promise<void> {
       const worker = async () => {
         while (next < last) {
           const n = next++;
-          const device = n % devices;
+          const { device, metrics } = benchMessage(modality, n, devices);
           const ts = Math.max(Date.now(), lastTs[device]! + 1);
           lastTs[device] = ts;
           const payload = JSON.stringify({
             ts,
             seq: n,
-            metrics: benchMetrics(modality, n),
+            metrics,
           });
           await client.publishAsync(`${prefix}/${site}/${benchDeviceId(modality, device)}/telemetry`, payload, { qos: 1 });
           sent++;

@@ -12,7 +12,7 @@ import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertR
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, StuckRule, ThresholdRule, TrendRule } from './pack-schema.js';
 import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
-import { bandGrade, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from './threshold.js';
+import { compileBand, compiledBandGrade, compiledGrade, compileLevels, nOfM, thresholdGrade, type BandLevels, type CompiledBand, type CompiledLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
 import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
 import { HeldSamples } from './held.js';
@@ -136,10 +136,9 @@ interface Entry<R extends Rule = Rule> {
 /** What a threshold rule evaluates per sample, in one object shape for every threshold rule. */
 interface ThresholdPlan {
   readonly outside: boolean;
-  readonly direction: 'above' | 'below';
-  readonly levels: GradeLevels;
-  /** `outside` rules: the band per grade, as `bandGrade` reads it. */
-  readonly band: BandLevels;
+  readonly levels: CompiledLevels;
+  /** `outside` rules: the band per grade. */
+  readonly band: CompiledBand;
   /** N of M; m = 0 without. */
   readonly n: number;
   readonly m: number;
@@ -148,9 +147,8 @@ interface ThresholdPlan {
 function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
   return {
     outside: rule.direction === 'outside',
-    direction: rule.direction === 'below' ? 'below' : 'above',
-    levels: rule.levels ?? {},
-    band: bandLevels(rule.band ?? {}),
+    levels: compileLevels(rule.levels ?? {}, rule.direction === 'below' ? 'below' : 'above'),
+    band: compileBand(bandLevels(rule.band ?? {})),
     n: rule.n_of_m?.n ?? 0,
     m: rule.n_of_m?.m ?? 0,
   };
@@ -158,7 +156,7 @@ function thresholdPlan(rule: ThresholdRule): ThresholdPlan {
 
 /** The grade of a value under a threshold plan, given the grade hysteresis holds. */
 function planGrade(plan: ThresholdPlan, value: number, held: Grade | undefined): Grade | undefined {
-  return plan.outside ? bandGrade(value, held, plan.band) : thresholdGrade(value, held, plan.levels, plan.direction);
+  return plan.outside ? compiledBandGrade(value, held, plan.band) : compiledGrade(value, held, plan.levels);
 }
 
 /** The rules in force for one device, indexed the way evaluation looks them up. */
@@ -435,13 +433,18 @@ export class RuleEngine {
       // Straight into each device's reorder buffer, then release what is due per device touched.
       const touched = this.touched;
       touched.clear();
+      // A message's samples come together: the device of the one before is usually this one's.
+      let lastId: string | undefined;
+      let lastTrack: DeviceTrack | undefined;
       for (const s of samples) {
-        let track = this.devices.get(s.deviceId);
+        let track = s.deviceId === lastId ? lastTrack : this.devices.get(s.deviceId);
         if (track === undefined) {
           const device = this.options.registry.get(s.deviceId);
           if (!device || this.rulesFor(device).none) continue;
           track = this.track(s.deviceId);
         }
+        lastId = s.deviceId;
+        lastTrack = track;
         track.held.add(s.metric, s.ts, s.value);
         if (s.ts > track.watermark) track.watermark = s.ts;
         touched.add(track);

@@ -3,77 +3,96 @@
  * (arrival order among equal times), kept as columns — times, values, metric names — rather
  * than the sample objects. At ingest rates a device holds a couple of seconds of samples; held
  * as objects they would all outlive the young generation and become old-generation garbage.
+ *
+ * Released samples leave from the front by moving `start`; the columns are compacted only when
+ * the end reaches their capacity, so a release does not shift what stays.
  */
 export class HeldSamples {
   private ts = new Float64Array(64);
   private values = new Float64Array(64);
-  private metrics: string[] = [];
-  private count = 0;
+  private metrics: (string | undefined)[] = new Array<string | undefined>(64);
+  /** The held samples are [start, end) of the columns. */
+  private start = 0;
+  private end = 0;
 
   get length(): number {
-    return this.count;
+    return this.end - this.start;
   }
 
   /** Inserts after any held sample with the same or an earlier time — usually at the end. */
   add(metric: string, ts: number, value: number): void {
-    if (this.count === this.ts.length) this.grow();
-    let at = this.count;
-    while (at > 0 && this.ts[at - 1]! > ts) at--;
-    if (at < this.count) {
-      this.ts.copyWithin(at + 1, at, this.count);
-      this.values.copyWithin(at + 1, at, this.count);
-      this.metrics.splice(at, 0, metric);
-    } else {
-      this.metrics.push(metric);
+    if (this.end === this.ts.length) this.makeRoom();
+    let at = this.end;
+    while (at > this.start && this.ts[at - 1]! > ts) at--;
+    if (at < this.end) {
+      this.ts.copyWithin(at + 1, at, this.end);
+      this.values.copyWithin(at + 1, at, this.end);
+      const metrics = this.metrics;
+      for (let i = this.end; i > at; i--) metrics[i] = metrics[i - 1];
     }
     this.ts[at] = ts;
     this.values[at] = value;
-    this.count += 1;
+    this.metrics[at] = metric;
+    this.end += 1;
   }
 
   /** How many held samples are due at `upTo` (a prefix, as they are sorted). */
   dueCount(upTo: number): number {
-    let cut = 0;
-    while (cut < this.count && this.ts[cut]! <= upTo) cut++;
-    return cut;
+    let cut = this.start;
+    while (cut < this.end && this.ts[cut]! <= upTo) cut++;
+    return cut - this.start;
   }
 
   tsAt(i: number): number {
-    return this.ts[i]!;
+    return this.ts[this.start + i]!;
   }
 
   valueAt(i: number): number {
-    return this.values[i]!;
+    return this.values[this.start + i]!;
   }
 
   metricAt(i: number): string {
-    return this.metrics[i]!;
+    return this.metrics[this.start + i]!;
   }
 
   /** Drops the first `n` (the released ones). */
   drop(n: number): void {
     if (n <= 0) return;
-    if (n >= this.count) {
+    if (n >= this.length) {
       this.clear();
       return;
     }
-    this.ts.copyWithin(0, n, this.count);
-    this.values.copyWithin(0, n, this.count);
-    this.metrics.splice(0, n);
-    this.count -= n;
+    this.start += n;
   }
 
   clear(): void {
-    this.count = 0;
-    this.metrics = [];
+    this.metrics.fill(undefined, this.start, this.end);
+    this.start = 0;
+    this.end = 0;
   }
 
-  private grow(): void {
-    const ts = new Float64Array(this.ts.length * 2);
-    ts.set(this.ts);
+  /** At the end of the columns: moves the held samples to the front, and doubles the columns if that is not room enough. */
+  private makeRoom(): void {
+    const length = this.length;
+    if (this.start > 0) {
+      this.ts.copyWithin(0, this.start, this.end);
+      this.values.copyWithin(0, this.start, this.end);
+      // A loop: Array.prototype.copyWithin is generic and slow on a plain array.
+      const metrics = this.metrics;
+      for (let i = 0; i < length; i++) metrics[i] = metrics[this.start + i];
+      metrics.fill(undefined, length, this.end);
+      this.start = 0;
+      this.end = length;
+    }
+    // Less than a quarter free after compaction: grow, so that compaction stays rare.
+    if (this.end * 4 < this.ts.length * 3) return;
+    const capacity = this.ts.length * 2;
+    const ts = new Float64Array(capacity);
+    ts.set(this.ts.subarray(0, this.end));
     this.ts = ts;
-    const values = new Float64Array(this.values.length * 2);
-    values.set(this.values);
+    const values = new Float64Array(capacity);
+    values.set(this.values.subarray(0, this.end));
     this.values = values;
+    this.metrics.length = capacity;
   }
 }

@@ -49,6 +49,62 @@ export function thresholdGrade(value: number, previous: Grade | undefined, level
   return moreSerious(raised, held);
 }
 
+/** One direction's levels as arrays, least serious grade first: `thresholdGrade` made once per rule for the per-sample path. */
+export interface CompiledLevels {
+  readonly above: boolean;
+  readonly grades: readonly Grade[];
+  /** Each grade's place in GRADES. */
+  readonly ranks: readonly number[];
+  readonly raise: readonly number[];
+  readonly clear: readonly number[];
+}
+
+export function compileLevels(levels: GradeLevels, direction: ThresholdDirection): CompiledLevels {
+  const grades: Grade[] = [];
+  const ranks: number[] = [];
+  const raise: number[] = [];
+  const clear: number[] = [];
+  GRADES.forEach((grade, rank) => {
+    const level = levels[grade];
+    if (level === undefined) return;
+    grades.push(grade);
+    ranks.push(rank);
+    raise.push(level.raise);
+    clear.push(level.clear);
+  });
+  return { above: direction === 'above', grades, ranks, raise, clear };
+}
+
+/** `thresholdGrade` on compiled levels: the same grade for the same value, previous grade and levels. */
+export function compiledGrade(value: number, previous: Grade | undefined, levels: CompiledLevels): Grade | undefined {
+  if (Number.isNaN(value)) return previous;
+  const previousRank = previous === undefined ? -1 : GRADES.indexOf(previous);
+  const { above, raise, clear, ranks } = levels;
+  // Later entries are more serious, so the last one raised or held is the more serious of the two.
+  let best = -1;
+  for (let i = 0; i < raise.length; i++) {
+    if (above ? value >= raise[i]! : value <= raise[i]!) best = i;
+    else if (previousRank >= 0 && ranks[i]! <= previousRank && (above ? value > clear[i]! : value < clear[i]!)) best = i;
+  }
+  return best < 0 ? undefined : levels.grades[best];
+}
+
+/** A band compiled into its two sides. */
+export interface CompiledBand {
+  readonly low: CompiledLevels;
+  readonly high: CompiledLevels;
+}
+
+export function compileBand(levels: BandLevels): CompiledBand {
+  const { low, high } = splitBand(levels);
+  return { low: compileLevels(low, 'below'), high: compileLevels(high, 'above') };
+}
+
+/** `bandGrade` on a compiled band. */
+export function compiledBandGrade(value: number, previous: Grade | undefined, band: CompiledBand): Grade | undefined {
+  return moreSerious(compiledGrade(value, previous, band.low), compiledGrade(value, previous, band.high));
+}
+
 /**
  * The grade for a value that must stay inside a band (e.g. helium pressure, coolant flow):
  * each grade has a low side (bad below) and a high side (bad above), each with its own

@@ -23,4 +23,42 @@ describe('reorder buffer columns', () => {
       { numRuns: 300 },
     );
   });
+
+  it('stay in order through any interleaving of arrivals and releases, across compaction and growth (property)', () => {
+    // Mostly arrivals, and times that rise as a live stream's do, so that the columns fill up.
+    const op = fc.oneof(
+      { arbitrary: fc.record({ add: fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e'), fc.integer({ min: 0, max: 400 })) }), weight: 12 },
+      { arbitrary: fc.record({ release: fc.integer({ min: -1, max: 100 }) }), weight: 2 },
+      { arbitrary: fc.constant({ clear: true as const }), weight: 1 },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 100, maxLength: 600 }), (ops) => {
+        const held = new HeldSamples();
+        let model: Array<readonly [string, number, number]> = [];
+        ops.forEach((o, i) => {
+          if ('add' in o) {
+            const [metric, late] = o.add;
+            const ts = Math.floor(i / 2) - (late % 50);
+            held.add(metric, ts, i);
+            // After everything with the same or an earlier time.
+            let at = model.length;
+            while (at > 0 && model[at - 1]![1] > ts) at--;
+            model.splice(at, 0, [metric, ts, i]);
+          } else if ('release' in o) {
+            const upTo = Math.floor(i / 2) - o.release;
+            const due = held.dueCount(upTo);
+            expect(due).toBe(model.filter((m) => m[1] <= upTo).length);
+            held.drop(due);
+            model = model.slice(due);
+          } else {
+            held.clear();
+            model = [];
+          }
+          expect(held.length).toBe(model.length);
+        });
+        expect(contents(held)).toEqual(model);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bandGrade, levelProblems, nOfM, thresholdGrade, type GradeLevels } from '../../rules/threshold.js';
+import { bandGrade, compileBand, compiledBandGrade, compiledGrade, compileLevels, levelProblems, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from '../../rules/threshold.js';
 import { GRADES, type Grade } from '../../rules/types.js';
 
 // Helium vessel pressure style: higher is worse.
@@ -193,5 +193,32 @@ describe('nOfM', () => {
   it('rejects a meaningless n', () => {
     expect(() => nOfM([true], 0)).toThrow(RangeError);
     expect(() => nOfM([true], 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('compiled levels (the engine’s per-sample form)', () => {
+  const level = fc.record({ raise: fc.integer({ min: -20, max: 20 }), clear: fc.integer({ min: -20, max: 20 }) });
+  const grade = fc.option(fc.constantFrom(...GRADES), { nil: undefined });
+  const value = fc.oneof(fc.integer({ min: -25, max: 25 }), fc.double({ min: -25, max: 25 }), fc.constant(Number.NaN));
+  const levels = fc.record({ minor: level, general: level, severe: level, emergency: level }, { requiredKeys: [] }) as fc.Arbitrary<GradeLevels>;
+
+  it('grade exactly as thresholdGrade for any levels, previous grade and value (property)', () => {
+    fc.assert(
+      fc.property(levels, fc.constantFrom('above' as const, 'below' as const), grade, value, (l, direction, previous, v) => {
+        expect(compiledGrade(v, previous, compileLevels(l, direction))).toBe(thresholdGrade(v, previous, l, direction));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('grade a band exactly as bandGrade (property)', () => {
+    const side = fc.record({ low: level, high: level });
+    const bands = fc.record({ minor: side, general: side, severe: side, emergency: side }, { requiredKeys: [] }) as fc.Arbitrary<BandLevels>;
+    fc.assert(
+      fc.property(bands, grade, value, (band, previous, v) => {
+        expect(compiledBandGrade(v, previous, compileBand(band))).toBe(bandGrade(v, previous, band));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
