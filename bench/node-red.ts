@@ -1,9 +1,10 @@
 /**
- * The peer users pick for this job: Node-RED with `mqtt in` → `influxdb batch`
- * (node-red-contrib-influxdb). Installed by the benchmark into a temporary folder — it is not a
+ * The peer users pick for this job: Node-RED with `mqtt in` and the InfluxDB nodes of
+ * node-red-contrib-influxdb. Installed by the benchmark into a temporary folder — it is not a
  * project dependency — and run as its own process with a flow that does what a user would wire:
- * parse JSON, one point per message tagged with the device, `join` 1,000 messages (or 1 s) into
- * one batch, write it.
+ * parse JSON, one point per message tagged with the device, then either
+ * - `batch`: `join` 1,000 messages (or 1 s) into one array → `influxdb batch`, one write per batch;
+ * - `out`: `influxdb out`, one write per message (the node's plain use).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ export async function startNodeRed(options: {
   influxPort: number;
   database: string;
   uiPort: number;
+  writer: 'batch' | 'out';
 }): Promise<NodeRedPeer> {
   const userDir = join(options.dir, `user-${options.database}`);
   mkdirSync(userDir, { recursive: true });
@@ -54,16 +56,31 @@ export async function startNodeRed(options: {
     },
     { id: 'c2', type: 'influxdb', hostname: options.influxHost, port: String(options.influxPort), protocol: 'http', database: options.database, influxdbVersion: '1.x', usetls: false },
     { id: 'n1', type: 'mqtt in', z: 'f0', topic: `${options.topicPrefix}/#`, qos: '1', datatype: 'json', broker: 'c1', nl: false, rap: true, inputs: 0, wires: [['n2']] },
-    {
-      id: 'n2',
-      type: 'function',
-      z: 'f0',
-      func: "msg.payload = { measurement: 'telemetry', tags: { device: msg.topic.split('/')[2] }, fields: msg.payload.metrics, timestamp: new Date(msg.payload.ts) };\nreturn msg;",
-      outputs: 1,
-      wires: [['n3']],
-    },
-    { id: 'n3', type: 'join', z: 'f0', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg', count: '1000', timeout: '1', accumulate: false, wires: [['n4']] },
-    { id: 'n4', type: 'influxdb batch', z: 'f0', influxdb: 'c2', precision: 'ms', retentionPolicy: '', wires: [] },
+    ...(options.writer === 'batch'
+      ? [
+          {
+            id: 'n2',
+            type: 'function',
+            z: 'f0',
+            func: "msg.payload = { measurement: 'telemetry', tags: { device: msg.topic.split('/')[2] }, fields: msg.payload.metrics, timestamp: new Date(msg.payload.ts) };\nreturn msg;",
+            outputs: 1,
+            wires: [['n3']],
+          },
+          { id: 'n3', type: 'join', z: 'f0', mode: 'custom', build: 'array', property: 'payload', propertyType: 'msg', count: '1000', timeout: '1', accumulate: false, wires: [['n4']] },
+          { id: 'n4', type: 'influxdb batch', z: 'f0', influxdb: 'c2', precision: 'ms', retentionPolicy: '', wires: [] },
+        ]
+      : [
+          {
+            id: 'n2',
+            type: 'function',
+            z: 'f0',
+            // `influxdb out` takes [fields, tags]; a `time` field is the point's timestamp.
+            func: "msg.payload = [{ ...msg.payload.metrics, time: new Date(msg.payload.ts) }, { device: msg.topic.split('/')[2] }];\nreturn msg;",
+            outputs: 1,
+            wires: [['n4']],
+          },
+          { id: 'n4', type: 'influxdb out', z: 'f0', influxdb: 'c2', name: '', measurement: 'telemetry', precision: 'ms', retentionPolicy: '', wires: [] },
+        ]),
   ];
   writeFileSync(join(userDir, 'flows.json'), JSON.stringify(flows));
   writeFileSync(

@@ -32,10 +32,25 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Starts a server program. `failure()` gives the reason it could not be started (not installed,
+ * say) once Node reports it, so a caller waiting for the server can stop with that reason.
+ */
+function startServer(command: string, args: readonly string[], install: string): { child: ChildProcess; failure: () => Error | undefined } {
+  const child = spawn(command, args, { stdio: 'ignore' });
+  let failed: Error | undefined;
+  child.once('error', (error: NodeJS.ErrnoException) => {
+    failed = error.code === 'ENOENT' ? new Error(`${command} not found: ${install}`) : error;
+  });
+  return { child, failure: () => failed };
+}
+
+async function waitForPort(port: number, timeoutMs: number, failure?: () => Error | undefined): Promise<void> {
   const { connect } = await import('node:net');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    const failed = failure?.();
+    if (failed) throw failed;
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
       socket.once('connect', () => {
@@ -101,8 +116,14 @@ export class MosquittoServer {
 
   async restart(): Promise<void> {
     if (this.child) await stopProcess(this.child);
-    this.child = spawn('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], { stdio: 'ignore' });
-    await waitForPort(this.port, 10_000);
+    const { child, failure } = startServer('mosquitto', ['-c', join(this.dir, 'mosquitto.conf')], 'install Mosquitto (Debian: apt-get install mosquitto) or pass the URL of a running broker');
+    this.child = child;
+    try {
+      await waitForPort(this.port, 10_000, failure);
+    } catch (error) {
+      if (failure()) this.child = undefined;
+      throw error;
+    }
   }
 
   async stop(): Promise<void> {
@@ -155,9 +176,15 @@ export class InfluxServer {
 
   async resume(): Promise<void> {
     if (this.child) return;
-    this.child = spawn('influxd', ['-config', join(this.dir, 'influxdb.conf')], { stdio: 'ignore' });
+    const { child, failure } = startServer('influxd', ['-config', join(this.dir, 'influxdb.conf')], 'install InfluxDB 1.x (Debian: apt-get install influxdb) or pass the URL of a running server');
+    this.child = child;
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
+      const failed = failure();
+      if (failed) {
+        this.child = undefined;
+        throw failed;
+      }
       try {
         if ((await fetch(`${this.url}/ping`)).status === 204) return;
       } catch {
