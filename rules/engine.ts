@@ -183,6 +183,13 @@ interface MetricSeen {
   value: number;
   arrival: number;
   batch: number;
+  /**
+   * The rules that read this metric, as of `rules` (the device's rules when they were looked up):
+   * kept here so that a sample costs one map lookup for both what was seen and what to evaluate.
+   */
+  rules?: DeviceRules;
+  entries?: readonly Entry[] | undefined;
+  composites?: readonly Entry<CompositeRule>[] | undefined;
 }
 
 /** What the engine knows of a device between samples. */
@@ -216,6 +223,23 @@ interface Outcome {
   readonly condition: Condition;
   /** The message written when the condition was last fully met stays (a value held by hysteresis). */
   readonly keepMessage?: boolean;
+}
+
+/** The level a threshold message names for `grade`: the raise level, or the side of the band `value` left. */
+function thresholdText(rule: ThresholdRule, value: number, grade: Grade | undefined): string {
+  if (grade === undefined) return '';
+  if (rule.direction !== 'outside') return String(rule.levels?.[grade]?.raise ?? '');
+  const band = rule.band?.[grade];
+  return band ? String(value < band.low ? band.low : band.high) : '';
+}
+
+/** Lifecycle timing per rule, made once (rules are immutable once loaded). */
+const timingOf = new WeakMap<Rule, RuleTiming>();
+
+function ruleTiming(rule: Rule): RuleTiming {
+  let timing = timingOf.get(rule);
+  if (!timing) timingOf.set(rule, (timing = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP }));
+  return timing;
 }
 
 /** Event-count levels derived once per rule, not per event (rules are immutable once loaded). */
@@ -365,11 +389,11 @@ export class RuleEngine {
       if (latest.length === 0) continue;
       const track = this.track(device.id);
       for (const l of latest) {
-        track.metrics.set(l.metric, { ts: l.ts, value: l.value, arrival: now, batch: 0 });
+        track.metrics.set(l.metric, { ts: l.ts, value: l.value, arrival: now, batch: 0, rules: undefined, entries: undefined, composites: undefined });
         track.evaluatedTo = Math.max(track.evaluatedTo, l.ts);
       }
       const newest = Math.max(...latest.map((l) => l.ts));
-      track.metrics.set('any', { ts: newest, value: NaN, arrival: now, batch: 0 });
+      track.metrics.set('any', { ts: newest, value: NaN, arrival: now, batch: 0, rules: undefined, entries: undefined, composites: undefined });
       const latestTs = new Map(latest.map((l) => [l.metric, l.ts]));
       for (const rule of rules.windowed) {
         if (rule.kind === 'event_count' && rule.metric === undefined) continue;
@@ -588,10 +612,15 @@ export class RuleEngine {
       const late = sample.ts < track.evaluatedTo;
       if (late) this.counters.lateSamples += 1;
       else track.evaluatedTo = sample.ts;
-      this.markSeen(track, sample.metric, sample.ts, sample.value, batch);
+      const seen = this.markSeen(track, sample.metric, sample.ts, sample.value, batch);
       if (sample.ts > newest) newest = sample.ts;
+      if (seen.rules !== rules) {
+        seen.rules = rules;
+        seen.entries = rules.byMetric.get(sample.metric);
+        seen.composites = rules.compositesByMetric.get(sample.metric);
+      }
 
-      const entries = rules.byMetric.get(sample.metric);
+      const entries = seen.entries;
       if (entries !== undefined) {
         this.counters.evaluations += entries.length;
         for (const entry of entries) {
@@ -624,7 +653,7 @@ export class RuleEngine {
         }
       }
       if (!late) {
-        const composites = rules.compositesByMetric.get(sample.metric);
+        const composites = seen.composites;
         if (composites !== undefined) {
           this.counters.evaluations += composites.length;
           for (const entry of composites) this.compositeStep(device, rules, entry.rule, sample.ts, entry.slot);
@@ -644,18 +673,21 @@ export class RuleEngine {
   }
 
   /** Notes a sample: the newest value (a late sample leaves it), arrival on the engine clock, batch. */
-  private markSeen(track: DeviceTrack, metric: string, ts: number, value: number, batch: number): void {
+  private markSeen(track: DeviceTrack, metric: string, ts: number, value: number, batch: number): MetricSeen {
     const seen = track.metrics.get(metric);
     const arrival = this.clock > ts ? this.clock : ts;
-    if (!seen) track.metrics.set(metric, { ts, value, arrival, batch });
-    else {
-      if (ts >= seen.ts) {
-        seen.ts = ts;
-        seen.value = value;
-      }
-      if (arrival > seen.arrival) seen.arrival = arrival;
-      seen.batch = batch;
+    if (!seen) {
+      const added: MetricSeen = { ts, value, arrival, batch, rules: undefined, entries: undefined, composites: undefined };
+      track.metrics.set(metric, added);
+      return added;
     }
+    if (ts >= seen.ts) {
+      seen.ts = ts;
+      seen.value = value;
+    }
+    if (arrival > seen.arrival) seen.arrival = arrival;
+    seen.batch = batch;
+    return seen;
   }
 
   private slot(deviceId: string, ruleId: string): Slot {
@@ -719,21 +751,9 @@ export class RuleEngine {
     // Held by hysteresis below the raise level: the message written when the level was reached
     // stays, rather than reading "3.99 above 4".
     const belowRaise = held !== undefined && grade !== undefined && planGrade(plan!, value, undefined) !== grade;
-    const threshold = (g: Grade | undefined): string => {
-      if (g === undefined) return '';
-      if (rule.direction !== 'outside') return String(rule.levels?.[g]?.raise ?? '');
-      const band = rule.band?.[g];
-      return band ? String(value < band.low ? band.low : band.high) : '';
-    };
-    this.apply(
-      device,
-      rules,
-      rule,
-      slot,
-      sample.ts,
-      { active, ...(grade && { grade }), value, condition: { ...(grade && { grade }), window }, keepMessage: belowRaise },
-      (g) => ({ threshold: threshold(g) }),
-    );
+    // Unchanged (a steady pending or firing alert): the same condition object, nothing new to keep.
+    const condition: Condition = previous.grade === grade && previous.window === window ? previous : grade !== undefined ? { grade, window } : { window };
+    this.apply(device, rules, rule, slot, sample.ts, { active, grade, value, condition, keepMessage: belowRaise }, (g) => ({ threshold: thresholdText(rule, value, g) }));
   }
 
   /**
@@ -990,7 +1010,8 @@ export class RuleEngine {
     vars: (grade: Grade | undefined) => Readonly<Record<string, string>>,
     perLanguage?: (language: 'zh' | 'en') => Readonly<Record<string, string>>,
   ): void {
-    const condition: ConditionResult = { active: outcome.active, ...(outcome.active && outcome.grade && { grade: outcome.grade }), value: outcome.value };
+    const condition: ConditionResult =
+      outcome.active && outcome.grade ? { active: true, grade: outcome.grade, value: outcome.value } : { active: outcome.active, value: outcome.value };
     this.applyResult(device, rules, rule, slot, ts, condition, outcome.condition, (grade) =>
       renderAlertMessage(
         device,
@@ -1031,8 +1052,7 @@ export class RuleEngine {
       }
       return;
     }
-    const timing: RuleTiming = { forMs: rule.for ?? 0, clearForMs: rule.clear_for ?? 0, flap: FLAP };
-    const result = evaluate(current?.record ?? newAlertRecord(), { ts, condition: input }, timing);
+    const result = evaluate(current?.record ?? newAlertRecord(), { ts, condition: input }, ruleTiming(rule));
     if (result.ignored) return;
     if (rule.kind === 'anomaly' && result.transitions.some((t) => t.kind === 'cancelled')) {
       // A deviation that did not persist: a spike, recorded but never alerted.
