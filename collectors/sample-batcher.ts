@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Sample, TelemetryStore } from '../src/storage/telemetry-store.js';
 import type { IngestMetrics } from './ingest-metrics.js';
+import { SampleQueue, type SampleColumns } from './sample-queue.js';
 import type { Spool } from './spool.js';
 
 export interface SampleBatcherOptions {
@@ -31,7 +32,7 @@ interface Run {
 
 /** A batch taken from the queue, with the spool segments its samples came from. */
 interface Batch {
-  readonly samples: Sample[];
+  readonly samples: SampleColumns;
   readonly runs: Run[];
 }
 
@@ -46,8 +47,7 @@ interface Batch {
  * memory. A spool segment is released once all of its samples are stored.
  */
 export class SampleBatcher {
-  private queue: Sample[] = [];
-  private head = 0;
+  private readonly queue = new SampleQueue();
   /** Which spool segment the queued samples came from, in queue order. */
   private runs: Run[] = [];
   /** True while some accepted samples are on disk only. */
@@ -84,7 +84,7 @@ export class SampleBatcher {
 
   /** Values in memory not yet confirmed by the store (queued, being written, or to be retried). */
   get buffered(): number {
-    return this.queue.length - this.head + this.inFlightSamples + this.retrySamples;
+    return this.queue.length + this.inFlightSamples + this.retrySamples;
   }
 
   /** True while the store is behind and some accepted samples wait on disk only. */
@@ -119,7 +119,7 @@ export class SampleBatcher {
         }
       }
     }
-    if (this.queue.length - this.head >= this.options.batchSize) this.pump(false);
+    if (this.queue.length >= this.options.batchSize) this.pump(false);
   }
 
   /**
@@ -186,7 +186,7 @@ export class SampleBatcher {
   }
 
   private enqueue(samples: readonly Sample[], segment: number): void {
-    for (const s of samples) this.queue.push(s);
+    this.queue.push(samples);
     const last = this.runs[this.runs.length - 1];
     if (last && last.segment === segment) last.count += samples.length;
     else this.runs.push({ segment, count: samples.length });
@@ -197,7 +197,7 @@ export class SampleBatcher {
    * is anything queued to write.
    */
   private refill(): boolean {
-    const queued = () => this.queue.length - this.head > 0;
+    const queued = () => this.queue.length > 0;
     const spool = this.options.spool;
     if (!spool || !this.spilling) return queued();
     if (this.buffered >= this.options.maxBuffered / 2) return queued();
@@ -233,7 +233,7 @@ export class SampleBatcher {
       if (batch) {
         this.retrySamples -= batch.samples.length;
       } else {
-        const full = this.queue.length - this.head >= this.options.batchSize;
+        const full = this.queue.length >= this.options.batchSize;
         if (!(partial || full || this.spilling)) return;
         if (!this.refill()) return;
         batch = this.takeBatch();
@@ -248,14 +248,7 @@ export class SampleBatcher {
   }
 
   private takeBatch(): Batch {
-    const end = Math.min(this.queue.length, this.head + this.options.batchSize);
-    const samples = this.queue.slice(this.head, end);
-    this.head = end;
-    // Compact occasionally rather than shifting the array on every batch.
-    if (this.head > 50_000 || this.head === this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
+    const samples = this.queue.take(this.options.batchSize);
     const runs: Run[] = [];
     let left = samples.length;
     while (left > 0 && this.runs.length > 0) {
@@ -272,7 +265,9 @@ export class SampleBatcher {
   private async send(batch: Batch): Promise<void> {
     const started = performance.now();
     try {
-      await this.store.write(batch.samples);
+      // Sample objects only for the write (and again for the listeners below): kept as objects
+      // across the write and its retries, they would outlive the young generation.
+      await this.store.write(batch.samples.toSamples());
     } catch (error) {
       this.inFlightSamples -= batch.samples.length;
       this.retries.push(batch);
@@ -292,9 +287,10 @@ export class SampleBatcher {
     this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
     for (const run of batch.runs) this.options.spool?.release(run.segment, run.count);
     const storedAt = Date.now();
+    const stored = this.listeners.length > 0 ? batch.samples.toSamples() : [];
     for (const listener of this.listeners) {
       try {
-        listener(batch.samples, storedAt);
+        listener(stored, storedAt);
       } catch (error) {
         this.options.logger.error({ err: error }, 'stored-samples listener failed');
       }

@@ -395,6 +395,8 @@ export class InfluxTelemetryStore implements TelemetryStore {
   private readonly tagsFor: InfluxTelemetryStoreOptions['tagsFor'];
   private readonly writeApi: InfluxWriteApiChoice;
   private setup: Promise<InfluxServerInfo> | undefined;
+  /** What `setup` found, once it has. */
+  private server: InfluxServerInfo | undefined;
   private retentionQueue: Promise<unknown> = Promise.resolve();
   private warnedNoDelete = false;
   private readonly warnedTags = new Set<string>();
@@ -416,23 +418,41 @@ export class InfluxTelemetryStore implements TelemetryStore {
     if (this.setup === undefined) {
       const attempt = this.detect();
       this.setup = attempt;
-      attempt.catch(() => {
-        if (this.setup === attempt) this.setup = undefined;
-      });
+      attempt.then(
+        (info) => {
+          if (this.setup === attempt) this.server = info;
+        },
+        () => {
+          if (this.setup === attempt) this.setup = undefined;
+        },
+      );
     }
     return this.setup;
   }
 
-  async write(samples: readonly Sample[]): Promise<void> {
-    this.assertOpen();
-    if (samples.length === 0) return;
-    // Validate up front so a bad sample rejects the whole batch before anything is sent.
-    validateInfluxSamples(samples);
-    const server = await this.ready();
+  write(samples: readonly Sample[]): Promise<void> {
+    try {
+      this.assertOpen();
+      if (samples.length === 0) return Promise.resolve();
+      // Validate up front so a bad sample rejects the whole batch before anything is sent.
+      validateInfluxSamples(samples);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    // The bodies are made before anything is awaited once the server is known: the samples are
+    // then let go while the requests are in flight, rather than kept alive until they answer.
+    const server = this.server;
+    if (server !== undefined) return this.sendBodies(this.rawBodies(samples), 'ms', server);
+    return this.ready().then((info) => this.sendBodies(this.rawBodies(samples), 'ms', info));
+  }
 
-    // One line per run of samples with the same device and time (a message's metrics arrive
-    // together); within a run the later of duplicates wins, and a point split over two lines is
-    // merged by InfluxDB with the later line winning — as the port requires either way.
+  /**
+   * Request bodies of raw samples: one line per run of samples with the same device and time (a
+   * message's metrics arrive together); within a run the later of duplicates wins, and a point
+   * split over two lines is merged by InfluxDB with the later line winning — as the port requires
+   * either way.
+   */
+  private rawBodies(samples: readonly Sample[]): Buffer[] {
     const prefixes = new Map<string, Buffer>();
     const bodies: Buffer[] = [];
     // ~230 bytes a line of seven metrics; a body holds at most LINES_PER_REQUEST lines.
@@ -448,7 +468,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
       i = j;
     }
     if (body.lines > 0) bodies.push(body.take());
-    await this.sendBodies(bodies, 'ms', server);
+    return bodies;
   }
 
   async raw(query: RawQuery): Promise<Sample[]> {
