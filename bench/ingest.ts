@@ -25,6 +25,7 @@
  *                            broker's default queue limit of 1000 does not drop messages
  *          --influx-url URL  (influx target) default: an InfluxDB 1.x the benchmark starts (influxd)
  *          --node-red-out-messages 20000   the workload of the `influxdb out` flow (one write per message)
+ *          --rounds 3        ours and the peers run this many times, interleaved; rates and ratios are medians
  * The publisher is a separate process, so publishing does not share the collector's event loop.
  */
 import { spawn } from 'node:child_process';
@@ -56,6 +57,8 @@ const { values } = parseArgs({
     'skip-peers': { type: 'boolean', default: false },
     /** Runs with and without rule packs, alternating, for the rules' share (medians). */
     'share-runs': { type: 'string', default: '0' },
+    /** Rounds of ours and the peers, interleaved; rates and ratios are the rounds' medians. */
+    rounds: { type: 'string', default: '3' },
     /** Run ours without rule packs only (profiling the ingest path alone). */
     'no-rules': { type: 'boolean', default: false },
     /** Override collector.batchSize (values per store write). */
@@ -493,33 +496,66 @@ async function main(): Promise<void> {
     await influx?.stop();
     return;
   }
-  const brokerLimit = await runBrokerLimit(mqttUrl);
+  // The machine's speed drifts over minutes (other tenants, thermal), and every contender shares
+  // its two cores with the publisher, the broker and InfluxDB: one pass in a row would let the
+  // drift decide the ratios. So ours and the peers run in rounds, in the same order each round,
+  // and each rate — and each ratio — is the median over the rounds.
+  const rounds = Math.max(1, Number(values.rounds));
   const influxLimit = await runInfluxLimit(influxUrl);
-  const baseline = await runBaseline(mqttUrl, influxUrl, 'point');
-  const bareBaseline = await runBaseline(mqttUrl, influxUrl, 'template');
-  const nodeRed = await runNodeRed(mqttUrl, influxUrl, 'batch', MESSAGES);
+  const series = { ours: [ours.messagesPerSecond], broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
+  const ratios = { broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
+  let baseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
+  let bareBaseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
+  let nodeRed: Awaited<ReturnType<typeof runNodeRed>> | undefined;
+  for (let round = 0; round < rounds; round++) {
+    const oursRate = round === 0 ? ours.messagesPerSecond : (await runOurs('influx', mqttUrl, influxUrl, !values['no-rules'])).messagesPerSecond;
+    if (round > 0) series.ours.push(oursRate);
+    const broker = (await runBrokerLimit(mqttUrl)).messagesPerSecond;
+    baseline = await runBaseline(mqttUrl, influxUrl, 'point');
+    bareBaseline = await runBaseline(mqttUrl, influxUrl, 'template');
+    nodeRed = await runNodeRed(mqttUrl, influxUrl, 'batch', MESSAGES);
+    series.broker.push(broker);
+    series.baseline.push(baseline.messagesPerSecond);
+    series.bare.push(bareBaseline.messagesPerSecond);
+    ratios.broker.push(oursRate / broker);
+    ratios.baseline.push(oursRate / baseline.messagesPerSecond);
+    ratios.bare.push(oursRate / bareBaseline.messagesPerSecond);
+    if (!('error' in nodeRed)) {
+      series.nodeRed.push(nodeRed.messagesPerSecond);
+      ratios.nodeRed.push(oursRate / nodeRed.messagesPerSecond);
+    }
+    console.log(
+      `  round ${round + 1}/${rounds}: ours ${oursRate}, broker limit ${broker}, baseline ${baseline.messagesPerSecond} (template lines ${bareBaseline.messagesPerSecond}), Node-RED batch ${'error' in nodeRed ? 'n/a' : nodeRed.messagesPerSecond} msg/s`,
+    );
+  }
   // One HTTP write per message: a tenth of the workload keeps the run short; its rate is what counts.
   const nodeRedOut = await runNodeRed(mqttUrl, influxUrl, 'out', Number(values['node-red-out-messages']));
   await mosquitto?.stop();
   await influx?.stop();
   rmSync(serversDir, { recursive: true, force: true });
 
-  const ratio = (x: number) => (x > 0 ? (ours.messagesPerSecond / x).toFixed(2) : 'n/a');
-  console.log('\n  same workload, same run; rate = messages ÷ (last stored − publisher start)');
+  const oursRate = median(series.ours);
+  const range = (xs: readonly number[]) => (xs.length > 1 ? `  [${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}]` : '');
+  const row = (title: string, rates: readonly number[], rs: readonly number[], note = '') =>
+    rates.length === 0
+      ? `  ${title.padEnd(48)}not measured${note}`
+      : `  ${title.padEnd(48)}${String(Math.round(median(rates))).padStart(7)} msg/s   ${median(rs).toFixed(2)}${range(rs)}${note}`;
+  console.log(`\n  same workload, same run, ${rounds} round${rounds > 1 ? 's' : ''} (medians; [range of the rounds' ratios]); rate = messages ÷ (last stored − publisher start)`);
   console.log('                                                  rate            ours ÷ it');
-  console.log(`  broker limit (bare counting subscriber)         ${String(brokerLimit.messagesPerSecond).padStart(7)} msg/s   ${ratio(brokerLimit.messagesPerSecond)}`);
-  console.log(`  InfluxDB write limit (pre-built lines, 5k/batch) ${String(influxLimit.pointsPerSecond).padStart(7)} msg/s   ${ratio(influxLimit.pointsPerSecond)}   (${influxLimit.valuesPerSecond} values/s)`);
-  const baselineRow = (title: string, b: typeof baseline) =>
-    `  ${title.padEnd(48)}${String(b.messagesPerSecond).padStart(7)} msg/s   ${ratio(b.messagesPerSecond)}   (lost ${b.lostMessages}, CPU ${b.cpuPercent} %, RSS ${b.peakRssMB} MB)`;
-  console.log(baselineRow('hand-written baseline (mqtt.js + Point, 5k)', baseline));
-  console.log(baselineRow('  same, template-string lines (no escaping)', bareBaseline));
-  const nodeRedRow = (title: string, r: typeof nodeRed) =>
-    'error' in r
-      ? `  ${title.padEnd(48)}not measured: ${r.error}`
-      : `  ${title.padEnd(48)}${String(r.messagesPerSecond).padStart(7)} msg/s   ${ratio(r.messagesPerSecond)}   (lost ${r.lostMessages} of ${r.published})`;
-  console.log(nodeRedRow('Node-RED mqtt in → join 1000 → influxdb batch', nodeRed));
-  console.log(nodeRedRow('Node-RED mqtt in → influxdb out', nodeRedOut));
-  console.log(JSON.stringify({ target: 'influx', ours, rulesShare, brokerLimit, influxLimit, baseline, bareBaseline, nodeRed, nodeRedOut }));
+  console.log(`  ${'ours (validation, rules, durable ack)'.padEnd(48)}${String(Math.round(oursRate)).padStart(7)} msg/s   rounds: ${series.ours.join(', ')}`);
+  console.log(row('broker limit (bare counting subscriber)', series.broker, ratios.broker));
+  console.log(
+    `  ${'InfluxDB write limit (pre-built lines, 5k/batch)'.padEnd(48)}${String(influxLimit.pointsPerSecond).padStart(7)} msg/s   ${(oursRate / influxLimit.pointsPerSecond).toFixed(2)}   (${influxLimit.valuesPerSecond} values/s)`,
+  );
+  console.log(row('hand-written baseline (mqtt.js + Point, 5k)', series.baseline, ratios.baseline, `   (last round: lost ${baseline!.lostMessages}, CPU ${baseline!.cpuPercent} %)`));
+  console.log(row('  same, template-string lines (no escaping)', series.bare, ratios.bare, `   (last round: lost ${bareBaseline!.lostMessages}, CPU ${bareBaseline!.cpuPercent} %)`));
+  console.log(row('Node-RED mqtt in → join 1000 → influxdb batch', series.nodeRed, ratios.nodeRed, nodeRed && 'error' in nodeRed ? `: ${nodeRed.error}` : `   (last round: lost ${nodeRed && !('error' in nodeRed) ? nodeRed.lostMessages : 0})`));
+  console.log(
+    'error' in nodeRedOut
+      ? `  ${'Node-RED mqtt in → influxdb out'.padEnd(48)}not measured: ${nodeRedOut.error}`
+      : `  ${'Node-RED mqtt in → influxdb out'.padEnd(48)}${String(nodeRedOut.messagesPerSecond).padStart(7)} msg/s   ${(oursRate / nodeRedOut.messagesPerSecond).toFixed(2)}   (${nodeRedOut.published} messages, lost ${nodeRedOut.lostMessages})`,
+  );
+  console.log(JSON.stringify({ target: 'influx', ours, rulesShare, rounds: series, ratios, influxLimit, baseline, bareBaseline, nodeRed, nodeRedOut }));
 }
 
 main().then(

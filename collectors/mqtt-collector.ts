@@ -151,7 +151,7 @@ export class MqttCollector {
   }
 
   /**
-   * Group commit: the socket is corked while this turn's spool lines are pending, so the PUBACKs
+   * Group commit: the socket is corked while this turn's spool records are pending, so the PUBACKs
    * mqtt.js writes meanwhile leave only after the spool's one write at the end of the turn. A
    * message is thus never acknowledged before its samples are on disk, without a system call per
    * message for the spool and another for its acknowledgement.

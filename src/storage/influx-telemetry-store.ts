@@ -311,18 +311,48 @@ export class TelemetryLines {
 const EMPTY_BUFFER = Buffer.alloc(0);
 
 /**
+ * Buffers of request bodies whose requests have answered, for the next bodies: a few hundred kB
+ * each, several a second, would otherwise be external memory waiting for the garbage collector.
+ * Only buffers this pool allocated come back (never slices of Node's shared pool).
+ */
+class BufferPool {
+  private readonly spare: Buffer[] = [];
+  private readonly own = new WeakSet<ArrayBufferLike>();
+
+  readonly allocate = (bytes: number): Buffer => {
+    const index = this.spare.findIndex((b) => b.length >= bytes);
+    if (index >= 0) return this.spare.splice(index, 1)[0]!;
+    const buffer = Buffer.allocUnsafeSlow(bytes);
+    this.own.add(buffer.buffer);
+    return buffer;
+  };
+
+  /** Takes back the buffer under `body` (a slice of one this pool allocated). */
+  release(body: Buffer): void {
+    if (!this.own.has(body.buffer) || this.spare.length >= 4) return;
+    this.spare.push(Buffer.from(body.buffer, 0, body.buffer.byteLength));
+  }
+}
+
+/**
  * A request body of newline-separated lines, built in one growing buffer: cached byte strings
  * (prefixes, field keys) copied in, numbers written character by character — cheaper than a
  * string per line joined and encoded at the end.
  */
 export class BodyBuilder {
   /** Allocated on the first byte of a body, so a write of one body allocates one buffer. */
-  private buffer = EMPTY_BUFFER;
+  private buffer: Buffer = EMPTY_BUFFER;
   private used = 0;
   private count = 0;
 
-  /** `capacity`: the expected size of a body (it grows as needed). */
-  constructor(private readonly capacity = 64 * 1024) {}
+  /**
+   * `capacity`: the expected size of a body (it grows as needed); `allocate`: where its buffers
+   * come from (a pool of buffers whose requests have answered, say).
+   */
+  constructor(
+    private readonly capacity = 64 * 1024,
+    private readonly allocate: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafe(bytes),
+  ) {}
 
   /** Lines started since the last `take`. */
   get lines(): number {
@@ -365,7 +395,7 @@ export class BodyBuilder {
 
   private reserve(bytes: number): void {
     if (this.used + bytes <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.used + bytes, this.buffer.length * 2, this.capacity));
+    const grown = this.allocate(Math.max(this.used + bytes, this.buffer.length * 2, this.capacity));
     this.buffer.copy(grown, 0, 0, this.used);
     this.buffer = grown;
   }
@@ -395,6 +425,8 @@ export class InfluxTelemetryStore implements TelemetryStore {
   private readonly tagsFor: InfluxTelemetryStoreOptions['tagsFor'];
   private readonly writeApi: InfluxWriteApiChoice;
   private setup: Promise<InfluxServerInfo> | undefined;
+  /** Request-body buffers: a busy collector writes several bodies a second, each a few hundred kB. */
+  private readonly bodyBuffers = new BufferPool();
   /** What `setup` found, once it has. */
   private server: InfluxServerInfo | undefined;
   private retentionQueue: Promise<unknown> = Promise.resolve();
@@ -456,7 +488,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
     const prefixes = new Map<string, Buffer>();
     const bodies: Buffer[] = [];
     // ~230 bytes a line of seven metrics; a body holds at most LINES_PER_REQUEST lines.
-    const body = new BodyBuilder(Math.min(LINES_PER_REQUEST, samples.length) * 40);
+    const body = new BodyBuilder(Math.min(LINES_PER_REQUEST, samples.length) * 40, this.bodyBuffers.allocate);
     for (let i = 0; i < samples.length; ) {
       const { deviceId, ts } = samples[i]!;
       let j = i + 1;
@@ -740,7 +772,12 @@ export class InfluxTelemetryStore implements TelemetryStore {
   private async sendBodies(bodies: ReadonlyArray<string | Buffer>, precision: 'ms' | 'ns', server: InfluxServerInfo): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < bodies.length) await this.http.write(bodies[next++]!, server.writePath, precision, server.major);
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        await this.http.write(body, server.writePath, precision, server.major);
+        // Answered: the request has read all of its body, which the next bodies may reuse.
+        if (typeof body !== 'string') this.bodyBuffers.release(body);
+      }
     };
     const workers = Math.min(WRITE_CONCURRENCY, bodies.length);
     // allSettled, not all: write() must not resolve or reject while a request of it is still in

@@ -189,6 +189,25 @@ describe('InfluxTelemetryStore without a server', () => {
       }
     });
 
+    it('sends each write its own lines when request bodies reuse the buffers of answered ones', async () => {
+      writeStatus = 204;
+      const store = await openInfluxTelemetryStore({ url, bucket: 'b' });
+      try {
+        const batch = (device: string, n: number, base: number) => Array.from({ length: n }, (_, i) => sample(device, 'm', base + i * 1_000, i));
+        // Longer, then shorter: a reused buffer holds the longer body's bytes past the shorter one's end.
+        await store.write(batch('ct-long-name', 3_000, BASE));
+        await store.write(batch('ct-2', 1_000, BASE + 10_000_000));
+        await store.write(batch('ct-3', 2_000, BASE + 20_000_000));
+        const [first, second, third] = writes().map((w) => w.body.toString('utf8').split('\n'));
+        expect(first).toHaveLength(3_000);
+        expect(second).toEqual(Array.from({ length: 1_000 }, (_, i) => `telemetry,device=ct-2 m=${i} ${BASE + 10_000_000 + i * 1_000}`));
+        expect(third).toHaveLength(2_000);
+        expect(third!.every((line) => line.startsWith('telemetry,device=ct-3 '))).toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('does not compress by default when the server is on this host (gzip `auto`)', async () => {
       writeStatus = 204;
       const store = await openInfluxTelemetryStore({ url, bucket: 'b' });
