@@ -262,12 +262,19 @@ export class SampleBatcher {
     return { samples, runs };
   }
 
+  /**
+   * Sample objects only for the write (and again for the listeners after it): kept as objects
+   * across the write and its retries, they would outlive the young generation. Made here, not in
+   * `send`, so that no suspended frame of `send` keeps them while the write is in flight.
+   */
+  private startWrite(batch: Batch): Promise<void> {
+    return this.store.write(batch.samples.toSamples());
+  }
+
   private async send(batch: Batch): Promise<void> {
     const started = performance.now();
     try {
-      // Sample objects only for the write (and again for the listeners below): kept as objects
-      // across the write and its retries, they would outlive the young generation.
-      await this.store.write(batch.samples.toSamples());
+      await this.startWrite(batch);
     } catch (error) {
       this.inFlightSamples -= batch.samples.length;
       this.retries.push(batch);
