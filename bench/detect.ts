@@ -15,13 +15,13 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RuleSet } from '../rules/rule-set.js';
+import { median } from '../rules/windows.js';
 import { scenarioNames } from '../simulators/scenarios/index.js';
 import { PACKAGE_ROOT } from '../src/version.js';
 import { DAY, HOUR, MINUTE, SECOND } from '../simulators/time.js';
 import {
   DEFAULT_CASES,
   LIVE_TICK_MS,
-  median,
   runCase,
   scoreCase,
   SLOW_TICK_MS,

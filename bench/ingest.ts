@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Point } from '@influxdata/influxdb-client';
 import mqtt from 'mqtt';
+import { median } from '../rules/windows.js';
 import { ConfigSchema } from '../src/config/schema.js';
 import { startGuardian } from '../src/engine/guardian.js';
 import { silentLogger } from '../src/log.js';
@@ -427,11 +428,6 @@ function engineShare(r: OursResult): number {
 /** Aim of the rule-engine issue: the rules add at most this share to the ingest path's CPU. */
 const RULES_CPU_AIM_PCT = 25;
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 interface RulesShare {
   readonly addedPct: number;

@@ -97,7 +97,7 @@ export class Spool {
     return [...this.segments.values()].filter((s) => s.closed).map((s) => s.id).sort((a, b) => a - b);
   }
 
-  /** True while appended lines wait for the end-of-turn write. */
+  /** True while appended records wait for the end-of-turn write. */
   get uncommitted(): boolean {
     return this.used > 0;
   }

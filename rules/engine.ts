@@ -187,9 +187,14 @@ interface MetricSeen {
    * The rules that read this metric, as of `rules` (the device's rules when they were looked up):
    * kept here so that a sample costs one map lookup for both what was seen and what to evaluate.
    */
-  rules?: DeviceRules;
-  entries?: readonly Entry[] | undefined;
-  composites?: readonly Entry<CompositeRule>[] | undefined;
+  rules: DeviceRules | undefined;
+  entries: readonly Entry[] | undefined;
+  composites: readonly Entry<CompositeRule>[] | undefined;
+}
+
+/** A metric seen, its rules not looked up yet (every field set: one object shape). */
+function metricSeen(ts: number, value: number, arrival: number, batch: number): MetricSeen {
+  return { ts, value, arrival, batch, rules: undefined, entries: undefined, composites: undefined };
 }
 
 /** What the engine knows of a device between samples. */
@@ -389,11 +394,11 @@ export class RuleEngine {
       if (latest.length === 0) continue;
       const track = this.track(device.id);
       for (const l of latest) {
-        track.metrics.set(l.metric, { ts: l.ts, value: l.value, arrival: now, batch: 0, rules: undefined, entries: undefined, composites: undefined });
+        track.metrics.set(l.metric, metricSeen(l.ts, l.value, now, 0));
         track.evaluatedTo = Math.max(track.evaluatedTo, l.ts);
       }
       const newest = Math.max(...latest.map((l) => l.ts));
-      track.metrics.set('any', { ts: newest, value: NaN, arrival: now, batch: 0, rules: undefined, entries: undefined, composites: undefined });
+      track.metrics.set('any', metricSeen(newest, NaN, now, 0));
       const latestTs = new Map(latest.map((l) => [l.metric, l.ts]));
       for (const rule of rules.windowed) {
         if (rule.kind === 'event_count' && rule.metric === undefined) continue;
@@ -677,7 +682,7 @@ export class RuleEngine {
     const seen = track.metrics.get(metric);
     const arrival = this.clock > ts ? this.clock : ts;
     if (!seen) {
-      const added: MetricSeen = { ts, value, arrival, batch, rules: undefined, entries: undefined, composites: undefined };
+      const added = metricSeen(ts, value, arrival, batch);
       track.metrics.set(metric, added);
       return added;
     }

@@ -468,13 +468,13 @@ export class InfluxTelemetryStore implements TelemetryStore {
       if (samples.length === 0) return Promise.resolve();
       // Validate up front so a bad sample rejects the whole batch before anything is sent.
       validateInfluxSamples(samples);
+      // The bodies are made before anything is awaited once the server is known: the samples are
+      // then let go while the requests are in flight, rather than kept alive until they answer.
+      const server = this.server;
+      if (server !== undefined) return this.sendBodies(this.rawBodies(samples), 'ms', server);
     } catch (error) {
       return Promise.reject(error as Error);
     }
-    // The bodies are made before anything is awaited once the server is known: the samples are
-    // then let go while the requests are in flight, rather than kept alive until they answer.
-    const server = this.server;
-    if (server !== undefined) return this.sendBodies(this.rawBodies(samples), 'ms', server);
     return this.ready().then((info) => this.sendBodies(this.rawBodies(samples), 'ms', info));
   }
 
