@@ -196,6 +196,9 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
   const run = await measured(async () => {
     const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4);
     await settle(() => stored);
+    // The engine holds the newest samples for its reorder tolerance (2 s) and releases them on its
+    // 1 s clock; settle returns ≥ 2 s after the last write, so one more tick evaluates them all.
+    await new Promise((r) => setTimeout(r, 1_100));
     return published;
   });
   const inStore = await countStored(guardian.telemetry);

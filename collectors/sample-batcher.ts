@@ -38,8 +38,9 @@ interface Batch {
 
 /**
  * Groups accepted samples into batches for the telemetry store: a batch is written when it is
- * full or when the flush interval passes. A failed write keeps its samples and is retried with
- * exponential back-off.
+ * full, when the store is idle (no write in flight: what arrived in one turn of the event loop
+ * goes at once, and under load the batches grow with the store's round trip), or when the flush
+ * interval passes. A failed write keeps its samples and is retried with exponential back-off.
  *
  * With a spool, every sample is appended to disk first. Memory holds the head of the queue; when
  * it is full (the store is down or slow), newer samples stay on disk only ("spilling") and are
@@ -55,6 +56,8 @@ export class SampleBatcher {
   /** Segments up to this id have been (or are being) handled through memory. */
   private memoryUpTo = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** An idle-store flush is scheduled for the end of this turn. */
+  private idleFlush: NodeJS.Immediate | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightSamples = 0;
   /** Batches whose write failed, sent again before anything newer. */
@@ -120,7 +123,14 @@ export class SampleBatcher {
       }
     }
     if (this.queue.length >= this.options.batchSize) this.pump(false);
+    else if (this.inFlight.size === 0 && !this.idleFlush) this.idleFlush = setImmediate(this.flushIdle);
   }
+
+  /** After the turn's messages are queued: writes them if the store has nothing in flight. */
+  private readonly flushIdle = (): void => {
+    this.idleFlush = undefined;
+    if (!this.closed && this.inFlight.size === 0) this.pump(true);
+  };
 
   /**
    * False when the caller should wait before accepting more: memory is full while the store
@@ -163,6 +173,7 @@ export class SampleBatcher {
   async close(timeoutMs = 10_000): Promise<number> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.idleFlush) clearImmediate(this.idleFlush);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       try {
@@ -224,7 +235,8 @@ export class SampleBatcher {
 
   /**
    * Starts writes while there is room for one more in flight. A partial batch is written only
-   * when `partial` (the timer, a flush): under load, batches stay full.
+   * when `partial` (the timer, a flush) or when nothing is in flight: under load, the batches
+   * fill while the store works.
    */
   private pump(partial: boolean): void {
     const max = this.options.maxConcurrentWrites ?? 1;
@@ -234,7 +246,7 @@ export class SampleBatcher {
         this.retrySamples -= batch.samples.length;
       } else {
         const full = this.queue.length >= this.options.batchSize;
-        if (!(partial || full || this.spilling)) return;
+        if (!(partial || full || this.spilling || this.inFlight.size === 0)) return;
         if (!this.refill()) return;
         batch = this.takeBatch();
       }

@@ -123,6 +123,7 @@ export const ConfigSchema = z
         batchSize: z.coerce.number().int().positive().optional(),
         /** Store writes in flight at once; default 1 for SQLite (synchronous anyway), 2 for InfluxDB. */
         maxConcurrentWrites: z.coerce.number().int().min(1).max(64).optional(),
+        /** Longest a partial batch waits while a write is in flight (with none in flight it goes at once). */
         flushInterval: duration('250ms'),
         /** Samples held in memory waiting for the store before the collector stops reading. */
         maxBufferedSamples: z.coerce.number().int().positive().default(50_000),

@@ -204,3 +204,40 @@ describe('sample batcher without a spool', () => {
     expect(store.points.size).toBe(30);
   });
 });
+
+describe('sample batcher flushing', () => {
+  /** A store whose writes finish only when the test says so. */
+  class GatedStore implements Pick<TelemetryStore, 'write'> {
+    readonly batches: number[] = [];
+    private gates: Array<() => void> = [];
+    write(samples: readonly Sample[]): Promise<void> {
+      this.batches.push(samples.length);
+      return new Promise((resolve) => this.gates.push(resolve));
+    }
+    finishAll(): void {
+      for (const open of this.gates.splice(0)) open();
+    }
+  }
+
+  it('writes what one turn brought at once while the store is idle, and batches while it is busy', async () => {
+    const store = new GatedStore();
+    // A flush interval far beyond the test: only the idle-store rule can start these writes.
+    const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 1_000, flushIntervalMs: 3_600_000, maxBuffered: 10_000, logger, maxConcurrentWrites: 2 });
+    for (let i = 0; i < 4; i++) batcher.add('CT-1', message('CT-1', i));
+    expect(store.batches).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(store.batches).toEqual([12]);
+    // The store is busy: what arrives now waits for it rather than going out message by message.
+    for (let i = 4; i < 10; i++) {
+      batcher.add('CT-1', message('CT-1', i));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(store.batches).toEqual([12]);
+    store.finishAll();
+    await waitFor(() => store.batches.length === 2, { what: 'the waiting samples written as one batch' });
+    expect(store.batches).toEqual([12, 18]);
+    store.finishAll();
+    await batcher.close();
+    expect(store.batches).toEqual([12, 18]);
+  });
+});
