@@ -193,6 +193,20 @@ function describeSqlDatabase(title: string, makeTarget: () => Target, skip = fal
       expect(typeof raw.updated_at).toBe('number');
       expect(typeof raw.last_value).toBe('number');
     });
+
+    it('saves hundreds of alerts in one call, the last of one (device, rule) winning', async () => {
+      const database = await migrated();
+      const alerts = new AlertRepository(database.db);
+      const many = Array.from({ length: 450 }, (_, i) => alert({ deviceId: `ct-${String(i).padStart(3, '0')}`, lastValue: i }));
+      await alerts.save([...many, alert({ deviceId: 'ct-007', state: 'resolved', lastValue: -1 })]);
+      await alerts.save(many.slice(0, 3).map((a) => ({ ...a, state: 'resolved' })));
+
+      const all = (await alerts.all()).sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+      expect(all).toHaveLength(450);
+      expect(all[7]).toEqual(alert({ deviceId: 'ct-007', state: 'resolved', lastValue: -1 }));
+      expect(all.slice(0, 3).map((a) => a.state)).toEqual(['resolved', 'resolved', 'resolved']);
+      expect(all[449]).toEqual(many[449]);
+    });
   });
 }
 
