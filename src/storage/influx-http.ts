@@ -13,6 +13,8 @@
  * library builds the line protocol (`Point`, in the store) and this module does one plain POST
  * per batch, gzipped, and resolves on the server's 204.
  */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 
@@ -86,11 +88,22 @@ export class InfluxHttp {
   private readonly base: string;
   private readonly headers: Record<string, string>;
   private readonly gzip: boolean;
+  /** Writes go through `node:http(s)` on kept-alive connections (see `post`). */
+  private readonly agent: HttpAgent;
+  private readonly request: typeof httpRequest;
 
   constructor(private readonly options: InfluxHttpOptions) {
     this.base = options.url.replace(/\/+$/, '');
     this.gzip = options.gzip === 'auto' || options.gzip === undefined ? !isLoopbackUrl(options.url) : options.gzip;
     this.headers = options.token ? { Authorization: `Token ${options.token}` } : {};
+    const tls = this.base.startsWith('https:');
+    this.agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
+    this.request = tls ? (httpsRequest as typeof httpRequest) : httpRequest;
+  }
+
+  /** Closes the kept-alive write connections. */
+  close(): void {
+    this.agent.destroy();
   }
 
   get database(): string {
@@ -184,14 +197,43 @@ export class InfluxHttp {
     const body = compress ? await gzip(raw, { level: 1, chunkSize: Math.max(16_384, raw.length) }) : raw;
     const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
     if (compress) headers['Content-Encoding'] = 'gzip';
-    const res = await this.fetch(this.writeUrl(path, precision, serverMajor), { method: 'POST', headers, body }, 'write');
-    const text = await res.text();
+    const res = await this.post(this.writeUrl(path, precision, serverMajor), headers, body, 'write');
     // 1.x reports a partial write (some lines stored, some refused) as 400, and the client library
     // notes that 3.x may answer one with 201: anything but 204 is a failure, and the caller's
     // retry of the whole batch is harmless because rewrites replace.
     if (res.status !== 204) {
-      throw new InfluxRequestError(`InfluxDB write answered ${res.status}: ${text.slice(0, 300)}`, res.status);
+      throw new InfluxRequestError(`InfluxDB write answered ${res.status}: ${res.text.slice(0, 300)}`, res.status);
     }
+  }
+
+  /**
+   * One POST through `node:http(s)`. Writes do not use `fetch`: it copies every request body
+   * before sending it, and a busy collector's copies (all of its line protocol) linger as
+   * garbage outside the heap until V8's next full collection — tens of MB of resident memory.
+   * The body is sent as given, and resolves with the status and text of the answer.
+   */
+  private post(path: string, headers: Record<string, string>, body: Buffer, what: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const failed = (err: Error) => reject(new InfluxRequestError(`InfluxDB ${what} at ${this.base} failed: ${err.message}`, undefined, { cause: err }));
+      const req = this.request(
+        `${this.base}${path}`,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...this.headers, ...headers, 'Content-Length': String(body.length) },
+          timeout: this.options.timeoutMs,
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', failed);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      req.on('error', failed);
+      req.end(body);
+    });
   }
 
   private writeUrl(path: InfluxWritePath, precision: WritePrecision, serverMajor: number | undefined): string {

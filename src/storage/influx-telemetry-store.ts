@@ -682,6 +682,7 @@ export class InfluxTelemetryStore implements TelemetryStore {
   /** Nothing to flush: write() resolves only once the server has acknowledged. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
+    this.http.close();
   }
 
   private async retain(policy: RetentionPolicy, now: number): Promise<RetentionResult> {

@@ -97,7 +97,7 @@ describe('InfluxTelemetryStore without a server', () => {
 
   describe('against a stand-in server', () => {
     // Answers like a 1.6 server (no /api/v2/write) or, with `version` 2.x, like a 2.x one; write
-    // requests get `writeStatus`.
+    // requests get `writeStatus` (0: no answer at all).
     let server: Server;
     let url: string;
     const requests: { path: string; headers: IncomingMessage['headers']; body: Buffer }[] = [];
@@ -121,6 +121,8 @@ describe('InfluxTelemetryStore without a server', () => {
             res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found');
           } else if (body.length === 0) {
             res.writeHead(204).end();
+          } else if (writeStatus === 0) {
+            // A server that took the request and never answers.
           } else {
             res.writeHead(writeStatus, { 'Content-Type': 'application/json' });
             res.end(writeStatus === 204 ? undefined : '{"error":"engine: cache maximum memory size exceeded"}');
@@ -153,6 +155,24 @@ describe('InfluxTelemetryStore without a server', () => {
         expect(writes().map((r) => r.path)).toEqual(['/write?db=b&precision=ms']);
         await new Promise((r) => setTimeout(r, 300));
         expect(writes()).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('gives up on a write that gets no answer within the timeout, and writes again once the server answers', async () => {
+      writeStatus = 0;
+      const store = await openInfluxTelemetryStore({ url, bucket: 'b', timeoutMs: 300 });
+      try {
+        const started = Date.now();
+        const err = await store.write([sample('ct-1', 'm', BASE, 1)]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(InfluxRequestError);
+        expect((err as InfluxRequestError).status).toBeUndefined();
+        expect((err as Error).message).toMatch(/no answer within 300 ms/);
+        expect(Date.now() - started).toBeLessThan(5_000);
+        writeStatus = 204;
+        await store.write([sample('ct-1', 'm', BASE, 2)]);
+        expect(writes().map((r) => r.body.toString('utf8'))).toEqual([`telemetry,device=ct-1 m=1 ${BASE}`, `telemetry,device=ct-1 m=2 ${BASE}`]);
       } finally {
         await store.close();
       }
