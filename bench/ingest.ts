@@ -30,7 +30,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,7 @@ import { startGuardian } from '../src/engine/guardian.js';
 import { silentLogger } from '../src/log.js';
 import type { TelemetryStore } from '../src/storage/telemetry-store.js';
 import { InfluxServer, MosquittoServer } from '../test/support/servers.js';
+import { cpuWindow, formatSplit, medianSplit, type CpuSplit } from './cpu.js';
 import { installNodeRed, startNodeRed } from './node-red.js';
 import { benchDeviceId, benchMessage, COUNTED_METRIC, METRICS_PER_MESSAGE, type BenchModality } from './payload.js';
 
@@ -86,7 +87,12 @@ interface PublisherResult {
   readonly elapsedSeconds: number;
   /** When the publisher process was started: every rate is messages ÷ (last stored − this). */
   readonly startedAt: number;
+  /** CPU the publisher spent publishing (user + system), s. */
+  readonly cpuSeconds?: number;
 }
+
+/** Process ids of the broker and InfluxDB the benchmark started, whose CPU each run splits out. */
+const serverPids: { broker?: number; influx?: number } = {};
 
 /** Runs the load generator in its own process; resolves when every message was acknowledged. */
 async function publish(url: string, prefix: string, protocol: 4 | 5, messages = MESSAGES): Promise<PublisherResult> {
@@ -149,6 +155,8 @@ interface OursResult {
   readonly ruleEvaluations: number;
   /** Time the rule engine's calls took on the event loop over the run, s. */
   readonly engineBusySeconds: number;
+  /** CPU per message by process: publisher, broker, InfluxDB and this one (the engine). */
+  readonly cpu: CpuSplit;
 }
 
 /**
@@ -193,9 +201,12 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     for (const s of samples) if (s.metric === COUNTED && storedMessages < latencies.length) latencies[storedMessages++] = storedAt - s.ts;
   });
   const busyBefore = guardian.engine.stats().busyMs;
+  let cpu: CpuSplit = {};
   const run = await measured(async () => {
+    const window = cpuWindow(serverPids);
     const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4);
     await settle(() => stored);
+    cpu = window.end(published.sent, published.cpuSeconds);
     // The engine holds the newest samples for its reorder tolerance (2 s) and releases them on its
     // 1 s clock; settle returns ≥ 2 s after the last write, so one more tick evaluates them all.
     await new Promise((r) => setTimeout(r, 1_100));
@@ -222,6 +233,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     lostMessages: run.result.sent - inStore,
     ruleEvaluations,
     engineBusySeconds,
+    cpu,
   };
 }
 
@@ -269,7 +281,7 @@ const pointLineFor = (site: string, device: string, payload: { ts: number; metri
 type BaselineLines = 'point' | 'template';
 
 /** A bare subscriber that only counts: the most the broker can hand one consumer. */
-async function runBrokerLimit(mqttUrl: string): Promise<{ messagesPerSecond: number; received: number }> {
+async function runBrokerLimit(mqttUrl: string): Promise<{ messagesPerSecond: number; received: number; cpu: CpuSplit }> {
   const prefix = `benchbare${RUN}`;
   const client = await mqtt.connectAsync(mqttUrl, { clientId: `bench-bare-${RUN}`, protocolVersion: 5 });
   let received = 0;
@@ -279,10 +291,12 @@ async function runBrokerLimit(mqttUrl: string): Promise<{ messagesPerSecond: num
     received++;
   });
   await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  const window = cpuWindow(serverPids);
   const published = await publish(mqttUrl, prefix, 5);
   await settle(() => received, 1_000);
+  const cpu = window.end(published.sent, published.cpuSeconds);
   await client.endAsync();
-  return { messagesPerSecond: Math.round(received / ((last - published.startedAt) / 1000)), received };
+  return { messagesPerSecond: Math.round(received / ((last - published.startedAt) / 1000)), received, cpu };
 }
 
 /** Pre-built line protocol posted in batches of 5,000 lines: the most InfluxDB takes from one writer. */
@@ -311,7 +325,11 @@ async function runInfluxLimit(influxUrl: string): Promise<{ pointsPerSecond: num
  * through the client library's `Point`, or as a bare template string — batches of 5,000 lines
  * posted one after another, no validation, no rules, no durability.
  */
-async function runBaseline(mqttUrl: string, influxUrl: string, build: BaselineLines): Promise<{ messagesPerSecond: number; lostMessages: number; cpuPercent: number; peakRssMB: number }> {
+async function runBaseline(
+  mqttUrl: string,
+  influxUrl: string,
+  build: BaselineLines,
+): Promise<{ messagesPerSecond: number; lostMessages: number; cpuPercent: number; peakRssMB: number; cpu: CpuSplit }> {
   const db = `bench_base_${build}_${RUN}`;
   const prefix = `benchbase${build}${RUN}`;
   await influxQuery(influxUrl, `CREATE DATABASE "${db}"`);
@@ -338,11 +356,14 @@ async function runBaseline(mqttUrl: string, influxUrl: string, build: BaselineLi
   });
   const timer = setInterval(flush, 1_000);
   await client.subscribeAsync(`${prefix}/#`, { qos: 1 });
+  let cpu: CpuSplit = {};
   const run = await measured(async () => {
+    const window = cpuWindow(serverPids);
     const published = await publish(mqttUrl, prefix, 5);
     await settle(() => stored + pending.length, 2_000);
     flush();
     await writing;
+    cpu = window.end(published.sent, published.cpuSeconds);
     return published;
   });
   clearInterval(timer);
@@ -354,6 +375,7 @@ async function runBaseline(mqttUrl: string, influxUrl: string, build: BaselineLi
     lostMessages: run.result.sent - inStore,
     cpuPercent: run.cpuPercent,
     peakRssMB: run.peakRssMB,
+    cpu,
   };
 }
 
@@ -363,7 +385,7 @@ async function runNodeRed(
   influxUrl: string,
   writer: 'batch' | 'out',
   messages: number,
-): Promise<{ messagesPerSecond: number; lostMessages: number; published: number } | { error: string }> {
+): Promise<{ messagesPerSecond: number; lostMessages: number; published: number; cpu: CpuSplit } | { error: string }> {
   const dir = join(tmpdir(), 'guardian-bench-node-red');
   try {
     installNodeRed(dir);
@@ -398,14 +420,16 @@ async function runNodeRed(
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
+  const window = cpuWindow(serverPids, peer.pid);
   const published = await publish(mqttUrl, prefix, 4, messages);
   await settle(() => count, 5_000);
+  const cpu = window.end(published.sent, published.cpuSeconds);
   polling = false;
   await poller;
   await peer.stop();
   await influxQuery(influxUrl, `DROP DATABASE "${db}"`);
   // Polled every 250 ms, so the end is known to a quarter of a second.
-  return { messagesPerSecond: Math.round(count / ((lastChangeAt - published.startedAt) / 1000)), lostMessages: published.sent - count, published: published.sent };
+  return { messagesPerSecond: Math.round(count / ((lastChangeAt - published.startedAt) / 1000)), lostMessages: published.sent - count, published: published.sent, cpu };
 }
 
 function printOurs(title: string, r: OursResult): void {
@@ -415,6 +439,8 @@ function printOurs(title: string, r: OursResult): void {
   console.log(`  latency (publish → stored): p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`);
   console.log(`  engine process: CPU ${r.cpuPercent} % of one core (${((1e6 * r.cpuSeconds) / r.published).toFixed(1)} µs per message), peak RSS ${r.peakRssMB} MB`);
   console.log(`  lost: ${r.lostMessages} messages; rule evaluations ${r.ruleEvaluations.toLocaleString('en-US')}`);
+  const us = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(1)} µs`);
+  console.log(`  CPU per message by process: publisher ${us(r.cpu.publisher)}, broker ${us(r.cpu.broker)}, InfluxDB ${us(r.cpu.influx)}, engine ${us(r.cpu.consumer)}`);
   if (r.ruleEvaluations > 0) {
     const share = engineShare(r);
     console.log(
@@ -485,6 +511,8 @@ async function main(): Promise<void> {
   const influx = values['influx-url'] ? undefined : await InfluxServer.start(join(serversDir, 'influxdb'));
   const mqttUrl = values['mqtt-url'] ?? mosquitto!.url;
   const influxUrl = values['influx-url'] ?? influx!.url;
+  serverPids.broker = mosquitto?.pid;
+  serverPids.influx = influx?.pid;
 
   // Ours first, while the process is fresh, so its peak RSS is its own.
   const ours = await runOurs('influx', mqttUrl, influxUrl, !values['no-rules']);
@@ -503,24 +531,34 @@ async function main(): Promise<void> {
   const influxLimit = await runInfluxLimit(influxUrl);
   const series = { ours: [ours.messagesPerSecond], broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
   const ratios = { broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
+  const cpu = { ours: [ours.cpu], broker: [] as CpuSplit[], baseline: [] as CpuSplit[], bare: [] as CpuSplit[], nodeRed: [] as CpuSplit[] };
   let baseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
   let bareBaseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
   let nodeRed: Awaited<ReturnType<typeof runNodeRed>> | undefined;
   for (let round = 0; round < rounds; round++) {
-    const oursRate = round === 0 ? ours.messagesPerSecond : (await runOurs('influx', mqttUrl, influxUrl, !values['no-rules'])).messagesPerSecond;
-    if (round > 0) series.ours.push(oursRate);
-    const broker = (await runBrokerLimit(mqttUrl)).messagesPerSecond;
+    const oursRun = round === 0 ? ours : await runOurs('influx', mqttUrl, influxUrl, !values['no-rules']);
+    const oursRate = oursRun.messagesPerSecond;
+    if (round > 0) {
+      series.ours.push(oursRate);
+      cpu.ours.push(oursRun.cpu);
+    }
+    const brokerRun = await runBrokerLimit(mqttUrl);
+    const broker = brokerRun.messagesPerSecond;
+    cpu.broker.push(brokerRun.cpu);
     baseline = await runBaseline(mqttUrl, influxUrl, 'point');
     bareBaseline = await runBaseline(mqttUrl, influxUrl, 'template');
     nodeRed = await runNodeRed(mqttUrl, influxUrl, 'batch', MESSAGES);
     series.broker.push(broker);
     series.baseline.push(baseline.messagesPerSecond);
+    cpu.baseline.push(baseline.cpu);
+    cpu.bare.push(bareBaseline.cpu);
     series.bare.push(bareBaseline.messagesPerSecond);
     ratios.broker.push(oursRate / broker);
     ratios.baseline.push(oursRate / baseline.messagesPerSecond);
     ratios.bare.push(oursRate / bareBaseline.messagesPerSecond);
     if (!('error' in nodeRed)) {
       series.nodeRed.push(nodeRed.messagesPerSecond);
+      cpu.nodeRed.push(nodeRed.cpu);
       ratios.nodeRed.push(oursRate / nodeRed.messagesPerSecond);
     }
     console.log(
@@ -554,7 +592,19 @@ async function main(): Promise<void> {
       ? `  ${'Node-RED mqtt in → influxdb out'.padEnd(48)}not measured: ${nodeRedOut.error}`
       : `  ${'Node-RED mqtt in → influxdb out'.padEnd(48)}${String(nodeRedOut.messagesPerSecond).padStart(7)} msg/s   ${(oursRate / nodeRedOut.messagesPerSecond).toFixed(2)}   (${nodeRedOut.published} messages, lost ${nodeRedOut.lostMessages})`,
   );
-  console.log(JSON.stringify({ target: 'influx', ours, rulesShare, rounds: series, ratios, influxLimit, baseline, bareBaseline, nodeRed, nodeRedOut }));
+  const cores = availableParallelism();
+  console.log(`\n  CPU per message by process, µs (medians of the rounds). Everything shares this machine's ${cores} cores, so a run`);
+  console.log(`  can go at most ${cores} × 10⁶ ÷ total messages/s: what one consumer spends slows the publisher and broker feeding it.`);
+  console.log(`  ${''.padEnd(40)}${['publisher', 'Mosquitto', 'InfluxDB', 'consumer', 'total'].map((h) => h.padStart(10)).join('')}     allows`);
+  const splitRows: Array<[string, CpuSplit[]]> = [
+    ['ours (engine process)', cpu.ours],
+    ['broker limit', cpu.broker],
+    ['baseline (Point)', cpu.baseline],
+    ['baseline (template lines)', cpu.bare],
+    ['Node-RED join → influxdb batch', cpu.nodeRed],
+  ];
+  for (const [title, splits] of splitRows) if (splits.length > 0) console.log(formatSplit(title, medianSplit(splits, median), cores));
+  console.log(JSON.stringify({ target: 'influx', ours, rulesShare, rounds: series, ratios, cpu, influxLimit, baseline, bareBaseline, nodeRed, nodeRedOut }));
 }
 
 main().then(

@@ -15,6 +15,8 @@ const NODE_RED = 'node-red@4.1';
 const INFLUX_NODES = 'node-red-contrib-influxdb@0.7';
 
 export interface NodeRedPeer {
+  /** Node-RED's process id (the benchmark reads its CPU time). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function startNodeRed(options: {
   await new Promise((r) => setTimeout(r, 8_000));
   if (child.exitCode !== null) throw new Error(`Node-RED exited with ${child.exitCode}`);
   return {
+    pid: child.pid,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

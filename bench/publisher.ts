@@ -2,7 +2,7 @@
  * Load generator for the ingest benchmark, run as its own process so that publishing does not
  * share the collector's event loop. Publishes `messages` telemetry messages (7 metrics each,
  * QoS 1) spread over `devices` devices, through `connections` MQTT connections, then prints one
- * JSON line with what it sent.
+ * JSON line with what it sent and the CPU it spent doing so.
  */
 import mqtt from 'mqtt';
 import { benchDeviceId, benchMessage, type BenchModality } from './payload.js';
@@ -18,6 +18,8 @@ const connections = Number(connectionsText ?? 10);
 const inflight = Number(inflightText ?? 100);
 
 async function run(): Promise<void> {
+  // CPU from here on: the publishing, not Node's start-up.
+  const cpuAtStart = process.cpuUsage();
   const clients = await Promise.all(
     Array.from({ length: connections }, (_, i) => mqtt.connectAsync(url!, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion, reconnectPeriod: 1000 })),
   );
@@ -52,7 +54,8 @@ async function run(): Promise<void> {
   );
   const elapsed = (Date.now() - started) / 1000;
   await Promise.all(clients.map((c) => c.endAsync()));
-  process.stdout.write(`${JSON.stringify({ sent, elapsedSeconds: elapsed })}\n`);
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.stdout.write(`${JSON.stringify({ sent, elapsedSeconds: elapsed, cpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
 }
 
 run().catch((error: unknown) => {

@@ -126,6 +126,11 @@ export class MosquittoServer {
     }
   }
 
+  /** The server's process id while it runs (the benchmark reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async stop(): Promise<void> {
     if (this.child) await stopProcess(this.child);
     this.child = undefined;
@@ -193,6 +198,11 @@ export class InfluxServer {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`influxd did not answer on ${this.url}`);
+  }
+
+  /** The server's process id while it runs (the benchmark reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   async stop(): Promise<void> {
