@@ -21,6 +21,11 @@ export interface SampleBatcherOptions {
    * stores' idempotent, timestamp-keyed writes allow.
    */
   readonly maxConcurrentWrites?: number;
+  /**
+   * How long samples wait for company before a write to an idle store (default 0: what one turn
+   * of the event loop brought goes at once). Longer makes fewer, larger writes under load.
+   */
+  readonly lingerMs?: number;
 }
 
 export type StoredListener = (samples: readonly Sample[], storedAt: number) => void;
@@ -56,8 +61,10 @@ export class SampleBatcher {
   /** Segments up to this id have been (or are being) handled through memory. */
   private memoryUpTo = 0;
   private timer: NodeJS.Timeout | undefined;
-  /** An idle-store flush is scheduled for the end of this turn. */
-  private idleFlush: NodeJS.Immediate | undefined;
+  /** An idle-store flush is scheduled (cancels it). */
+  private idleFlush: (() => void) | undefined;
+  /** When the oldest sample now queued arrived (ms). */
+  private queuedSince = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightSamples = 0;
   /** Batches whose write failed, sent again before anything newer. */
@@ -123,14 +130,29 @@ export class SampleBatcher {
       }
     }
     if (this.queue.length >= this.options.batchSize) this.pump(false);
-    else if (this.inFlight.size === 0 && !this.idleFlush) this.idleFlush = setImmediate(this.flushIdle);
+    else if (this.inFlight.size === 0) this.scheduleIdleFlush();
   }
 
-  /** After the turn's messages are queued: writes them if the store has nothing in flight. */
-  private readonly flushIdle = (): void => {
-    this.idleFlush = undefined;
-    if (!this.closed && this.inFlight.size === 0) this.pump(true);
-  };
+  /** Writes what is queued once it has lingered, if the store has nothing in flight by then. */
+  private scheduleIdleFlush(): void {
+    if (this.idleFlush || this.closed) return;
+    const linger = this.options.lingerMs ?? 0;
+    const flush = () => {
+      this.idleFlush = undefined;
+      if (!this.closed && this.inFlight.size === 0) this.pump(true);
+    };
+    if (linger <= 0) {
+      const immediate = setImmediate(flush);
+      this.idleFlush = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(flush, Math.max(0, this.queuedSince + linger - Date.now()));
+      this.idleFlush = () => clearTimeout(timer);
+    }
+  }
+
+  private get lingered(): boolean {
+    return Date.now() - this.queuedSince >= (this.options.lingerMs ?? 0);
+  }
 
   /**
    * False when the caller should wait before accepting more: memory is full while the store
@@ -173,7 +195,8 @@ export class SampleBatcher {
   async close(timeoutMs = 10_000): Promise<number> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.idleFlush) clearImmediate(this.idleFlush);
+    this.idleFlush?.();
+    this.idleFlush = undefined;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       try {
@@ -197,6 +220,7 @@ export class SampleBatcher {
   }
 
   private enqueue(samples: readonly Sample[], segment: number): void {
+    if (this.queue.length === 0) this.queuedSince = Date.now();
     this.queue.push(samples);
     const last = this.runs[this.runs.length - 1];
     if (last && last.segment === segment) last.count += samples.length;
@@ -246,7 +270,10 @@ export class SampleBatcher {
         this.retrySamples -= batch.samples.length;
       } else {
         const full = this.queue.length >= this.options.batchSize;
-        if (!(partial || full || this.spilling || this.inFlight.size === 0)) return;
+        if (!(partial || full || this.spilling || (this.inFlight.size === 0 && this.lingered))) {
+          if (this.inFlight.size === 0 && this.queue.length > 0) this.scheduleIdleFlush();
+          return;
+        }
         if (!this.refill()) return;
         batch = this.takeBatch();
       }

@@ -54,6 +54,7 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     batchSize: c.batchSize ?? (config.influx.url ? 20_000 : 5_000),
     maxConcurrentWrites: c.maxConcurrentWrites ?? (config.influx.url ? 2 : 1),
     flushIntervalMs: c.flushInterval,
+    lingerMs: c.linger,
     maxBuffered: c.maxBufferedSamples,
     logger: logger.child({ component: 'batcher' }),
     metrics,

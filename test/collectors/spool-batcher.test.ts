@@ -240,4 +240,26 @@ describe('sample batcher flushing', () => {
     await batcher.close();
     expect(store.batches).toEqual([12, 18]);
   });
+
+  it('with a linger, lets samples wait that long for company before writing to an idle store', async () => {
+    const store = new GatedStore();
+    const batcher = new SampleBatcher(store as unknown as TelemetryStore, { batchSize: 1_000, flushIntervalMs: 3_600_000, maxBuffered: 10_000, logger, lingerMs: 80 });
+    const started = Date.now();
+    batcher.add('CT-1', message('CT-1', 0));
+    await new Promise((r) => setTimeout(r, 20));
+    batcher.add('CT-1', message('CT-1', 1));
+    expect(store.batches).toEqual([]);
+    await waitFor(() => store.batches.length === 1, { what: 'the lingered samples written' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(75);
+    expect(store.batches).toEqual([6]);
+    // The write answers; what came meanwhile has lingered long enough and goes at once.
+    batcher.add('CT-1', message('CT-1', 2));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(store.batches).toEqual([6]);
+    store.finishAll();
+    await waitFor(() => store.batches.length === 2, { what: 'the next batch after the write answered' });
+    expect(store.batches).toEqual([6, 3]);
+    store.finishAll();
+    await batcher.close();
+  });
 });
