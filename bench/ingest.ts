@@ -531,6 +531,9 @@ async function main(): Promise<void> {
   const influxLimit = await runInfluxLimit(influxUrl);
   const series = { ours: [ours.messagesPerSecond], broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
   const ratios = { broker: [] as number[], baseline: [] as number[], bare: [] as number[], nodeRed: [] as number[] };
+  // Peak RSS and the rules' share move from run to run (when V8 collects, what else runs): each round's.
+  const oursRss = [ours.peakRssMB];
+  const oursRulesShare = ours.ruleEvaluations > 0 ? [engineShare(ours)] : [];
   const cpu = { ours: [ours.cpu], broker: [] as CpuSplit[], baseline: [] as CpuSplit[], bare: [] as CpuSplit[], nodeRed: [] as CpuSplit[] };
   let baseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
   let bareBaseline: Awaited<ReturnType<typeof runBaseline>> | undefined;
@@ -541,6 +544,8 @@ async function main(): Promise<void> {
     if (round > 0) {
       series.ours.push(oursRate);
       cpu.ours.push(oursRun.cpu);
+      oursRss.push(oursRun.peakRssMB);
+      if (oursRun.ruleEvaluations > 0) oursRulesShare.push(engineShare(oursRun));
     }
     const brokerRun = await runBrokerLimit(mqttUrl);
     const broker = brokerRun.messagesPerSecond;
@@ -580,6 +585,9 @@ async function main(): Promise<void> {
   console.log(`\n  same workload, same run, ${rounds} round${rounds > 1 ? 's' : ''} (medians; [range of the rounds' ratios]); rate = messages ÷ (last stored − publisher start)`);
   console.log('                                                  rate            ours ÷ it');
   console.log(`  ${'ours (validation, rules, durable ack)'.padEnd(48)}${String(Math.round(oursRate)).padStart(7)} msg/s   rounds: ${series.ours.join(', ')}`);
+  console.log(
+    `  ${''.padEnd(48)}peak RSS by round: ${oursRss.join(', ')} MB (aim < 300)${oursRulesShare.length > 0 ? `; rules add ${oursRulesShare.map((x) => `${x.toFixed(1)} %`).join(', ')} (aim ≤ ${RULES_CPU_AIM_PCT} %)` : ''}`,
+  );
   console.log(row('broker limit (bare counting subscriber)', series.broker, ratios.broker));
   console.log(
     `  ${'InfluxDB write limit (pre-built lines, 5k/batch)'.padEnd(48)}${String(influxLimit.pointsPerSecond).padStart(7)} msg/s   ${(oursRate / influxLimit.pointsPerSecond).toFixed(2)}   (${influxLimit.valuesPerSecond} values/s)`,
