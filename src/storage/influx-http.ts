@@ -227,6 +227,7 @@ export class InfluxHttp {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          // Also where the connection drops mid-answer (Node reports it as an error of the answer).
           res.on('error', failed);
         },
       );

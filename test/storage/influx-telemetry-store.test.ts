@@ -97,7 +97,7 @@ describe('InfluxTelemetryStore without a server', () => {
 
   describe('against a stand-in server', () => {
     // Answers like a 1.6 server (no /api/v2/write) or, with `version` 2.x, like a 2.x one; write
-    // requests get `writeStatus` (0: no answer at all).
+    // requests get `writeStatus` (0: no answer at all; -1: half an answer, then the connection drops).
     let server: Server;
     let url: string;
     const requests: { path: string; headers: IncomingMessage['headers']; body: Buffer }[] = [];
@@ -123,6 +123,9 @@ describe('InfluxTelemetryStore without a server', () => {
             res.writeHead(204).end();
           } else if (writeStatus === 0) {
             // A server that took the request and never answers.
+          } else if (writeStatus === -1) {
+            res.writeHead(200, { 'Content-Length': '100' });
+            res.write('{"err', () => req.socket.destroy());
           } else {
             res.writeHead(writeStatus, { 'Content-Type': 'application/json' });
             res.end(writeStatus === 204 ? undefined : '{"error":"engine: cache maximum memory size exceeded"}');
@@ -173,6 +176,18 @@ describe('InfluxTelemetryStore without a server', () => {
         writeStatus = 204;
         await store.write([sample('ct-1', 'm', BASE, 2)]);
         expect(writes().map((r) => r.body.toString('utf8'))).toEqual([`telemetry,device=ct-1 m=1 ${BASE}`, `telemetry,device=ct-1 m=2 ${BASE}`]);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('fails a write whose connection drops in the middle of the answer', async () => {
+      writeStatus = -1;
+      const store = await openInfluxTelemetryStore({ url, bucket: 'b', timeoutMs: 10_000 });
+      try {
+        const err = await store.write([sample('ct-1', 'm', BASE, 1)]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(InfluxRequestError);
+        expect((err as InfluxRequestError).status).toBeUndefined();
       } finally {
         await store.close();
       }
