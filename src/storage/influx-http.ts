@@ -96,8 +96,10 @@ export class InfluxHttp {
     this.base = options.url.replace(/\/+$/, '');
     this.gzip = options.gzip === 'auto' || options.gzip === undefined ? !isLoopbackUrl(options.url) : options.gzip;
     this.headers = options.token ? { Authorization: `Token ${options.token}` } : {};
-    const tls = this.base.startsWith('https:');
-    this.agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: 8 }) : new HttpAgent({ keepAlive: true, maxSockets: 8 });
+    const tls = new URL(this.base).protocol === 'https:';
+    // Idle kept-alive connections close after 5 s (as Node's global agent does), before a server or
+    // proxy in front of it drops them under a write that reuses one.
+    this.agent = tls ? new HttpsAgent({ keepAlive: true, timeout: 5_000 }) : new HttpAgent({ keepAlive: true, timeout: 5_000 });
     this.request = tls ? (httpsRequest as typeof httpRequest) : httpRequest;
   }
 
@@ -215,22 +217,29 @@ export class InfluxHttp {
   private post(path: string, headers: Record<string, string>, body: Buffer, what: string): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const failed = (err: Error) => reject(new InfluxRequestError(`InfluxDB ${what} at ${this.base} failed: ${err.message}`, undefined, { cause: err }));
-      const req = this.request(
-        `${this.base}${path}`,
-        {
-          method: 'POST',
-          agent: this.agent,
-          headers: { ...this.headers, ...headers, 'Content-Length': String(body.length) },
-          timeout: this.options.timeoutMs,
-        },
-        (res: IncomingMessage) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          // Also where the connection drops mid-answer (Node reports it as an error of the answer).
-          res.on('error', failed);
-        },
-      );
+      let req: ReturnType<typeof httpRequest>;
+      try {
+        req = this.request(
+          `${this.base}${path}`,
+          {
+            method: 'POST',
+            agent: this.agent,
+            headers: { ...this.headers, ...headers, 'Content-Length': String(body.length) },
+            timeout: this.options.timeoutMs,
+          },
+          (res: IncomingMessage) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+            // Also where the connection drops mid-answer (Node reports it as an error of the answer).
+            res.on('error', failed);
+          },
+        );
+      } catch (error) {
+        // Refused before anything is sent (a header value Node will not send, say).
+        failed(error as Error);
+        return;
+      }
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
       req.on('error', failed);
       req.end(body);

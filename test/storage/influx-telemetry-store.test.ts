@@ -193,6 +193,17 @@ describe('InfluxTelemetryStore without a server', () => {
       }
     });
 
+    it('writes to a URL whose scheme is written in capitals', async () => {
+      writeStatus = 204;
+      const store = await openInfluxTelemetryStore({ url: url.replace('http://', 'HTTP://'), bucket: 'b' });
+      try {
+        await store.write([sample('ct-1', 'm', BASE, 1)]);
+        expect(writes().map((r) => r.body.toString('utf8'))).toEqual([`telemetry,device=ct-1 m=1 ${BASE}`]);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('treats a partial write (400) as a failure', async () => {
       writeStatus = 400;
       const store = await openInfluxTelemetryStore({ url, bucket: 'b', retentionPolicy: 'one year' });
