@@ -43,8 +43,8 @@ interface Batch {
 
 /**
  * Groups accepted samples into batches for the telemetry store: a batch is written when it is
- * full, when the store is idle (no write in flight: what arrived in one turn of the event loop
- * goes at once, and under load the batches grow with the store's round trip), or when the flush
+ * full, when the store is idle (no write in flight) and the oldest waiting sample has lingered
+ * `lingerMs` — under load the batches grow with the store's round trip — or when the flush
  * interval passes. A failed write keeps its samples and is retried with exponential back-off.
  *
  * With a spool, every sample is appended to disk first. Memory holds the head of the queue; when
@@ -259,8 +259,8 @@ export class SampleBatcher {
 
   /**
    * Starts writes while there is room for one more in flight. A partial batch is written only
-   * when `partial` (the timer, a flush) or when nothing is in flight: under load, the batches
-   * fill while the store works.
+   * when `partial` (the timer, a flush) or when nothing is in flight and the oldest waiting sample
+   * has lingered: under load, the batches fill while the store works.
    */
   private pump(partial: boolean): void {
     const max = this.options.maxConcurrentWrites ?? 1;
