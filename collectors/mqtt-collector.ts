@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { format } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -23,7 +22,8 @@ export interface MqttCollectorOptions {
   readonly persistentSession?: { readonly expirySeconds: number };
   /** MQTT 5 shared-subscription group for splitting load between instances. */
   readonly sharedGroup?: string;
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string; readonly rejectUnauthorized: boolean };
+  /** TLS for mqtts:// and wss://: the CA that signed the broker's certificate, and a client certificate and key (PEM). */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer; readonly rejectUnauthorized: boolean };
   readonly reconnect?: { readonly minMs: number; readonly maxMs: number };
   readonly ingestor: Ingestor;
   readonly batcher: SampleBatcher;
@@ -47,6 +47,57 @@ export function subscriptionsFor(prefix: string, sharedGroup?: string): string[]
   return [`$share/${sharedGroup}/${prefix}/#`, `${prefix}/+/+/status`];
 }
 
+/** Why a broker connection failed for good: retrying with the same settings cannot succeed. */
+export type BrokerRefusal = 'credentials' | 'client_id' | 'certificate' | 'client_certificate' | 'tls';
+
+/** MQTT 3.1.1 CONNACK return codes and MQTT 5 reason codes that refuse this client as configured. */
+const REFUSED_CODES: ReadonlyMap<number, BrokerRefusal> = new Map([
+  [2, 'client_id'], // 3.1.1: identifier rejected
+  [4, 'credentials'], // 3.1.1: bad user name or password
+  [5, 'credentials'], // 3.1.1: not authorized
+  [133, 'client_id'], // 5: client identifier not valid
+  [134, 'credentials'], // 5: bad user name or password
+  [135, 'credentials'], // 5: not authorized
+  [138, 'credentials'], // 5: banned
+  [140, 'credentials'], // 5: bad authentication method
+]);
+
+/**
+ * Whether a connection error is a refusal that retrying cannot fix — wrong credentials, a client id
+ * the broker will not take, a certificate that does not verify, a TLS handshake the broker ends —
+ * and which; undefined for what may pass (refused or reset connection, name lookup, time-out).
+ */
+export function refusalOf(error: unknown): BrokerRefusal | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return REFUSED_CODES.get(code);
+  if (typeof code !== 'string') return undefined;
+  // TLS alerts the broker sent: about our certificate (missing, unknown CA, expired) or the handshake.
+  if (code.startsWith('ERR_SSL_')) return /ALERT_(CERTIFICATE_|BAD_CERTIFICATE|UNKNOWN_CA|UNSUPPORTED_CERTIFICATE)/.test(code) ? 'client_certificate' : 'tls';
+  // Our verification of the broker's certificate (Node's X509 error codes).
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)/.test(code)) return 'certificate';
+  return undefined;
+}
+
+/** An error's message, with an OpenSSL error string cut down to its reason ("tlsv13 alert certificate required"). */
+function describeError(error: Error): string {
+  // OpenSSL 3: <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
+  const parts = error.message.split(':');
+  return parts.length >= 7 && parts[1] === 'error' ? parts[5]! : error.message;
+}
+
+/** The broker turned the collector away at start-up for a reason retrying cannot fix. */
+export class BrokerRefusedError extends Error {
+  constructor(
+    readonly refusal: BrokerRefusal,
+    readonly url: string,
+    cause: Error,
+  ) {
+    const code = (cause as { code?: unknown }).code;
+    super(`MQTT broker ${redact(url)} refused the connection: ${describeError(cause)}${typeof code === 'string' ? ` (${code})` : ''}`, { cause });
+    this.name = 'BrokerRefusedError';
+  }
+}
+
 /**
  * Subscribes to every message under the topic prefix and feeds them to the ingestor.
  * A QoS 1 message is acknowledged once the ingestor has handled it — its samples are in the spool
@@ -60,6 +111,8 @@ export class MqttCollector {
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastMessageAt = 0;
+  /** The last connection error logged since the connection closed (mqtt.js may emit one twice). */
+  private lastError: string | undefined;
   /** The connection whose acknowledgements are held until the spool commits. */
   private corked: MqttClient['stream'] | undefined;
 
@@ -74,7 +127,13 @@ export class MqttCollector {
     return this.client?.connected ?? false;
   }
 
-  /** Connects and subscribes; resolves on the first successful subscription. */
+  /**
+   * Connects and subscribes. Resolves on the first successful subscription, or once the first
+   * attempt has failed for a reason that may pass (broker down or unreachable): then the collector
+   * goes on trying in the background, with back-off, and the rest of the service starts without
+   * it. Rejects with a {@link BrokerRefusedError} when the broker turns this client away for good
+   * (credentials, client id, certificate) or refuses the subscription.
+   */
   start(): Promise<void> {
     const { url, clientId, topicPrefix, logger, metrics } = this.options;
     const persistent = this.options.persistentSession;
@@ -91,9 +150,9 @@ export class MqttCollector {
       log: logger.isLevelEnabled('trace') ? (...args: unknown[]) => logger.trace({ component: 'mqtt.js' }, format(...args)) : () => {},
       ...(this.options.username !== undefined && { username: this.options.username }),
       ...(this.options.password !== undefined && { password: this.options.password }),
-      ...(tls?.caFile && { ca: readFileSync(tls.caFile) }),
-      ...(tls?.certFile && { cert: readFileSync(tls.certFile) }),
-      ...(tls?.keyFile && { key: readFileSync(tls.keyFile) }),
+      ...(tls?.ca && { ca: tls.ca }),
+      ...(tls?.cert && { cert: tls.cert }),
+      ...(tls?.key && { key: tls.key }),
       ...(tls && { rejectUnauthorized: tls.rejectUnauthorized }),
     };
     const client = mqtt.connect(url, clientOptions);
@@ -115,8 +174,16 @@ export class MqttCollector {
     };
     const topics = subscriptionsFor(topicPrefix, this.options.sharedGroup);
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        if (error) reject(error);
+        else resolve();
+      };
       client.on('connect', (connack) => {
         this.attempts = 0;
+        this.lastError = undefined;
         metrics.mqttConnected.set(1);
         logger.info({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
         client.subscribe(topics, { qos: 1 }, (error, granted) => {
@@ -124,28 +191,44 @@ export class MqttCollector {
           if (error || refused.length > 0) {
             const reason = error ?? new Error(`broker refused subscription ${refused.map((g) => g.topic).join(', ')}`);
             logger.error({ err: reason }, 'MQTT subscription failed');
-            if (!this.connectedOnce) reject(reason);
+            if (!settled) {
+              this.stopping = true;
+              client.end(true);
+              settle(reason);
+            }
             return;
           }
-          if (!this.connectedOnce) {
-            this.connectedOnce = true;
-            resolve();
-          }
+          this.connectedOnce = true;
+          settle();
         });
       });
       client.on('close', () => {
         metrics.mqttConnected.set(0);
+        this.lastError = undefined;
         this.scheduleReconnect();
+        if (!settled && !this.stopping) {
+          logger.warn({ url: redact(url) }, 'MQTT broker not reachable yet; starting without it and connecting in the background');
+          settle();
+        }
       });
       client.on('error', (error) => {
-        logger.warn({ err: error, url: redact(url) }, 'MQTT connection error');
-        const code = (error as { code?: unknown }).code;
-        // Wrong credentials or a refused client id will not fix themselves: fail start-up.
-        if (!this.connectedOnce && (code === 4 || code === 5 || code === 134 || code === 135)) {
+        // Ended on purpose (refused at start-up, or stopping): what follows is the same error again.
+        if (this.stopping) return;
+        const refusal = refusalOf(error);
+        // Turned away at start-up: the settings are wrong, and no retry will fix them.
+        if (refusal && !this.connectedOnce && !settled) {
           this.stopping = true;
           client.end(true);
-          reject(new Error(`MQTT broker ${redact(url)} refused the connection: ${error.message}`));
+          settle(new BrokerRefusedError(refusal, url, error));
+          return;
         }
+        if (error.message === this.lastError) return;
+        this.lastError = error.message;
+        // Once running, a refusal (a password or certificate changed on the broker) is retried
+        // like an outage, so the collector comes back when the broker is fixed, but said louder.
+        const fields = { err: error, url: redact(url), ...(refusal && { refusal }) };
+        if (refusal) logger.error(fields, 'MQTT broker refused the connection');
+        else logger.warn(fields, 'MQTT connection error');
       });
     });
   }

@@ -28,6 +28,8 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_MQTT_CLIENT_ID', ['mqtt', 'clientId']],
   ['GUARDIAN_MQTT_SHARED_GROUP', ['mqtt', 'sharedGroup']],
   ['GUARDIAN_MQTT_CA_FILE', ['mqtt', 'caFile']],
+  ['GUARDIAN_MQTT_CERT_FILE', ['mqtt', 'certFile']],
+  ['GUARDIAN_MQTT_KEY_FILE', ['mqtt', 'keyFile']],
   ['GUARDIAN_INFLUX_URL', ['influx', 'url']],
   ['GUARDIAN_INFLUX_TOKEN', ['influx', 'token']],
   ['GUARDIAN_INFLUX_ORG', ['influx', 'org']],

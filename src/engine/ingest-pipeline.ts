@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
 import type { GuardianConfig } from '../config/schema.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
@@ -8,7 +10,7 @@ import type { TelemetryStore } from '../storage/telemetry-store.js';
 import { DeadLetterQueue } from '../../collectors/dead-letter-queue.js';
 import type { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { Ingestor } from '../../collectors/ingestor.js';
-import { MqttCollector } from '../../collectors/mqtt-collector.js';
+import { BrokerRefusedError, MqttCollector, type BrokerRefusal } from '../../collectors/mqtt-collector.js';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
 import { Spool } from '../../collectors/spool.js';
 
@@ -98,9 +100,9 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     ...((config.mqtt.caFile || config.mqtt.certFile || config.mqtt.keyFile || !config.mqtt.rejectUnauthorized) && {
       tls: {
         rejectUnauthorized: config.mqtt.rejectUnauthorized,
-        ...(config.mqtt.caFile && { caFile: config.mqtt.caFile }),
-        ...(config.mqtt.certFile && { certFile: config.mqtt.certFile }),
-        ...(config.mqtt.keyFile && { keyFile: config.mqtt.keyFile }),
+        ...(config.mqtt.caFile && { ca: readPem('mqtt.caFile (GUARDIAN_MQTT_CA_FILE)', config.mqtt.caFile) }),
+        ...(config.mqtt.certFile && { cert: readPem('mqtt.certFile (GUARDIAN_MQTT_CERT_FILE)', config.mqtt.certFile) }),
+        ...(config.mqtt.keyFile && { key: readPem('mqtt.keyFile (GUARDIAN_MQTT_KEY_FILE)', config.mqtt.keyFile) }),
       },
     }),
     reconnect: { minMs: config.mqtt.reconnectMin, maxMs: config.mqtt.reconnectMax },
@@ -110,7 +112,12 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     metrics,
     logger: logger.child({ component: 'collector' }),
   });
-  await collector.start();
+  try {
+    await collector.start();
+  } catch (error) {
+    if (error instanceof BrokerRefusedError) throw new ConfigError(`${error.message}. ${REFUSAL_HINTS[error.refusal]}`);
+    throw error;
+  }
   const registryFlush = setInterval(() => void options.registry.flush().catch((err: unknown) => logger.warn({ err }, 'could not write last-seen times')), 5_000);
   registryFlush.unref();
   return {
@@ -127,4 +134,24 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
       return lost;
     },
   };
+}
+
+/** What to check when the broker turns the collector away at start-up. */
+const REFUSAL_HINTS: Readonly<Record<BrokerRefusal, string>> = {
+  credentials: 'Check mqtt.username and mqtt.password (GUARDIAN_MQTT_USERNAME, GUARDIAN_MQTT_PASSWORD) and what the broker lets that user do.',
+  client_id: 'Check mqtt.clientId (GUARDIAN_MQTT_CLIENT_ID): the broker does not accept it.',
+  certificate:
+    "The broker's certificate did not verify: set mqtt.caFile (GUARDIAN_MQTT_CA_FILE) to the CA that signed it, and connect by a host name the certificate names.",
+  client_certificate:
+    'The broker did not accept our client certificate: set mqtt.certFile and mqtt.keyFile (GUARDIAN_MQTT_CERT_FILE, GUARDIAN_MQTT_KEY_FILE) to a certificate signed by a CA the broker trusts.',
+  tls: 'The TLS handshake failed: check that the port speaks TLS and, where the broker asks for a client certificate, set mqtt.certFile and mqtt.keyFile (GUARDIAN_MQTT_CERT_FILE, GUARDIAN_MQTT_KEY_FILE).',
+};
+
+/** A PEM file named by a setting; a file that cannot be read stops start-up with the setting's name. */
+function readPem(setting: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`${setting}: cannot read ${file}: ${(error as Error).message}`);
+  }
 }
