@@ -73,9 +73,21 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
+export interface MosquittoOptions {
+  /** Port to listen on (default: a free one); a test that starts the broker late names it up front. */
+  readonly port?: number;
+  /**
+   * TLS on the listener (PEM files); the URL becomes `mqtts://localhost:<port>`. With
+   * `requireCertificate` a client must present a certificate signed by `caFile`.
+   */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string; readonly requireCertificate?: boolean };
+  /** User name → password; when given, anonymous clients are refused. */
+  readonly users?: Readonly<Record<string, string>>;
+}
+
 /**
- * A Mosquitto of the test's own, on a free loopback port, with persistence in its own folder, so
- * a test can stop and restart it without touching the machine's broker.
+ * A Mosquitto of the test's own, on a loopback port, with persistence in its own folder, so a
+ * test can stop and restart it without touching the machine's broker.
  */
 export class MosquittoServer {
   private child: ChildProcess | undefined;
@@ -84,20 +96,31 @@ export class MosquittoServer {
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    tls: boolean,
   ) {
-    this.url = `mqtt://127.0.0.1:${port}`;
+    this.url = tls ? `mqtts://localhost:${port}` : `mqtt://127.0.0.1:${port}`;
   }
 
-  static async start(dir: string): Promise<MosquittoServer> {
+  static async start(dir: string, options: MosquittoOptions = {}): Promise<MosquittoServer> {
     mkdirSync(dir, { recursive: true });
     // Started as root, mosquitto would drop to its own user, which cannot write into a private temp folder.
     const asRoot = process.getuid?.() === 0;
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
+    const { tls, users } = options;
+    if (users) {
+      const file = join(dir, 'passwd');
+      writeFileSync(file, '');
+      for (const [user, password] of Object.entries(users)) {
+        const made = spawnSync('mosquitto_passwd', ['-b', file, user, password], { encoding: 'utf8' });
+        if (made.status !== 0) throw new Error(`mosquitto_passwd failed: ${made.stderr || made.error?.message}`);
+      }
+    }
     writeFileSync(
       join(dir, 'mosquitto.conf'),
       [
         `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
+        ...(tls ? [`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`, `require_certificate ${tls.requireCertificate === true}`] : []),
+        ...(users ? [`password_file ${join(dir, 'passwd')}`, 'allow_anonymous false'] : ['allow_anonymous true']),
         ...(asRoot ? ['user root'] : []),
         'persistence true',
         `persistence_location ${dir}/`,
@@ -109,7 +132,7 @@ export class MosquittoServer {
         '',
       ].join('\n'),
     );
-    const server = new MosquittoServer(port, dir);
+    const server = new MosquittoServer(port, dir, tls !== undefined);
     await server.restart();
     return server;
   }
