@@ -48,7 +48,7 @@ export function subscriptionsFor(prefix: string, sharedGroup?: string): string[]
 }
 
 /** Why a broker connection failed for good: retrying with the same settings cannot succeed. */
-export type BrokerRefusal = 'credentials' | 'client_id' | 'certificate' | 'client_certificate' | 'tls';
+export type BrokerRefusal = 'credentials' | 'client_id' | 'certificate' | 'client_certificate' | 'tls' | 'subscription';
 
 /** MQTT 3.1.1 CONNACK return codes and MQTT 5 reason codes that refuse this client as configured. */
 const REFUSED_CODES: ReadonlyMap<number, BrokerRefusal> = new Map([
@@ -85,6 +85,18 @@ function describeError(error: Error): string {
   return parts.length >= 7 && parts[1] === 'error' ? parts[5]! : error.message;
 }
 
+/**
+ * `topic (reason code N)` of each subscription the broker refused: from the grants mqtt.js passes,
+ * or on MQTT 5 from the SUBACK it attaches to the error it raises instead.
+ */
+export function refusedSubscriptions(topics: readonly string[], granted: readonly { qos: number }[] | undefined, error: unknown): string[] {
+  // With the error, mqtt.js's grants may be empty; the SUBACK's own codes are the answer then.
+  const fromSuback: unknown = (error as { packet?: { granted?: unknown } } | null | undefined)?.packet?.granted;
+  const codes: unknown = Array.isArray(fromSuback) ? fromSuback : granted?.map((g) => g.qos);
+  if (!Array.isArray(codes)) return [];
+  return codes.flatMap((code: unknown, i) => (typeof code === 'number' && code >= 0x80 ? [`${topics[i] ?? '?'} (reason code ${code})`] : []));
+}
+
 /** The broker turned the collector away at start-up for a reason retrying cannot fix. */
 export class BrokerRefusedError extends Error {
   constructor(
@@ -93,7 +105,8 @@ export class BrokerRefusedError extends Error {
     cause: Error,
   ) {
     const code = (cause as { code?: unknown }).code;
-    super(`MQTT broker ${redact(url)} refused the connection: ${describeError(cause)}${typeof code === 'string' ? ` (${code})` : ''}`, { cause });
+    const what = refusal === 'subscription' ? 'the subscription' : 'the connection';
+    super(`MQTT broker ${redact(url)} refused ${what}: ${describeError(cause)}${typeof code === 'string' ? ` (${code})` : ''}`, { cause });
     this.name = 'BrokerRefusedError';
   }
 }
@@ -187,14 +200,15 @@ export class MqttCollector {
         metrics.mqttConnected.set(1);
         logger.info({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
         client.subscribe(topics, { qos: 1 }, (error, granted) => {
-          const refused = granted?.filter((g) => g.qos >= 0x80) ?? [];
+          const refused = refusedSubscriptions(topics, granted, error);
           if (error || refused.length > 0) {
-            const reason = error ?? new Error(`broker refused subscription ${refused.map((g) => g.topic).join(', ')}`);
-            logger.error({ err: reason }, 'MQTT subscription failed');
+            const reason = refused.length > 0 ? new Error(refused.join(', ')) : (error ?? new Error('subscription failed'));
+            logger.error({ err: reason, topics }, 'MQTT subscription failed');
             if (!settled) {
               this.stopping = true;
               client.end(true);
-              settle(reason);
+              // A broker that answers with a refusal code will answer the same next time (its access control).
+              settle(refused.length > 0 ? new BrokerRefusedError('subscription', url, reason) : reason);
             }
             return;
           }

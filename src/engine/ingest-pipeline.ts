@@ -144,6 +144,7 @@ const REFUSAL_HINTS: Readonly<Record<BrokerRefusal, string>> = {
     "The broker's certificate did not verify: set mqtt.caFile (GUARDIAN_MQTT_CA_FILE) to the CA that signed it, and connect by a host name the certificate names.",
   client_certificate:
     'The broker did not accept our client certificate: set mqtt.certFile and mqtt.keyFile (GUARDIAN_MQTT_CERT_FILE, GUARDIAN_MQTT_KEY_FILE) to a certificate signed by a CA the broker trusts.',
+  subscription: "Check the broker's access control: the user (GUARDIAN_MQTT_USERNAME) must be allowed to read the topics named, and shared subscriptions must be enabled where GUARDIAN_MQTT_SHARED_GROUP is set.",
   tls: 'The TLS handshake failed: check that the port speaks TLS and, where the broker asks for a client certificate, set mqtt.certFile and mqtt.keyFile (GUARDIAN_MQTT_CERT_FILE, GUARDIAN_MQTT_KEY_FILE).',
 };
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BrokerRefusedError, reconnectDelay, redact, refusalOf, subscriptionsFor } from '../../collectors/mqtt-collector.js';
+import { BrokerRefusedError, reconnectDelay, redact, refusalOf, refusedSubscriptions, subscriptionsFor } from '../../collectors/mqtt-collector.js';
 
 /** An error as Node's TLS or mqtt.js reports it: a message and a code. */
 const errorWith = (code: string | number, message = 'x') => Object.assign(new Error(message), { code });
@@ -49,10 +49,34 @@ describe('BrokerRefusedError', () => {
     expect(error.refusal).toBe('certificate');
   });
 
+  it('says it was the subscription the broker refused', () => {
+    const error = new BrokerRefusedError('subscription', 'mqtt://broker:1883', new Error('guardian/# (reason code 135)'));
+    expect(error.message).toBe('MQTT broker mqtt://broker:1883 refused the subscription: guardian/# (reason code 135)');
+  });
+
   it('cuts an OpenSSL error string down to its reason', () => {
     const openssl = '80DC681FBE7F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 116';
     const error = new BrokerRefusedError('client_certificate', 'mqtts://broker:8883', errorWith('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', openssl));
     expect(error.message).toBe('MQTT broker mqtts://broker:8883 refused the connection: tlsv13 alert certificate required (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)');
+  });
+});
+
+describe('refusedSubscriptions', () => {
+  const topics = ['$share/collectors/guardian/#', 'guardian/+/+/status'];
+
+  it('names each topic the broker refused, with its reason code', () => {
+    expect(refusedSubscriptions(topics, [{ qos: 1 }, { qos: 0x80 }], null)).toEqual(['guardian/+/+/status (reason code 128)']);
+    expect(refusedSubscriptions(topics, [{ qos: 1 }, { qos: 0 }], null)).toEqual([]);
+  });
+
+  it('reads the SUBACK mqtt.js attaches to its error on MQTT 5', () => {
+    const error = Object.assign(new Error('Subscribe error: Not authorized'), { packet: { cmd: 'suback', granted: [135, 1] } });
+    expect(refusedSubscriptions(topics, undefined, error)).toEqual(['$share/collectors/guardian/# (reason code 135)']);
+    expect(refusedSubscriptions(topics, [], error)).toEqual(['$share/collectors/guardian/# (reason code 135)']);
+  });
+
+  it('finds nothing in an error that carries no SUBACK', () => {
+    expect(refusedSubscriptions(topics, undefined, new Error('client disconnecting'))).toEqual([]);
   });
 });
 

@@ -6,15 +6,15 @@ import { openSqliteTelemetryStore } from '../../src/storage/sqlite-telemetry-sto
 import { tempDir, waitFor } from '../helpers.js';
 import { GuardianProcess } from '../support/guardian-process.js';
 import { makeTestPki, type TestPki } from '../support/pki.js';
-import { freePort, hasCommand, MosquittoServer, needs } from '../support/servers.js';
+import { dynamicSecurityPlugin, freePort, hasCommand, MosquittoServer, needs } from '../support/servers.js';
 
 const SITE = 'tls-hospital';
 const USER = 'guardian';
 const PASSWORD = 'collector-secret';
 const suite = needs(
   'collector against a Mosquitto with TLS and passwords',
-  hasCommand('mosquitto') && hasCommand('mosquitto_passwd') && hasCommand('openssl'),
-  'needs mosquitto, mosquitto_passwd and openssl on PATH',
+  hasCommand('mosquitto') && hasCommand('mosquitto_passwd') && hasCommand('mosquitto_ctrl') && hasCommand('openssl') && dynamicSecurityPlugin() !== undefined,
+  'needs mosquitto (with mosquitto_passwd, mosquitto_ctrl and its dynamic security plugin) and openssl',
 );
 
 /** How many gantry temperatures of `device` the collector stored in its SQLite file. */
@@ -95,6 +95,19 @@ describe.skipIf(suite.skip)(suite.title, () => {
 
   it('refuses to start with a wrong password and names the settings to check', async () => {
     await expectRefused(collector('badpass', secured({ GUARDIAN_MQTT_PASSWORD: 'wrong' })), 'refused the connection', 'Not authorized', 'GUARDIAN_MQTT_PASSWORD');
+  }, 30_000);
+
+  it("refuses to start when the broker's access control does not let the user subscribe", async () => {
+    // Mosquitto's acl_file grants every subscription and filters deliveries; its dynamic security
+    // plugin answers a subscription it does not allow with reason code 135 (not authorized).
+    const guarded = await MosquittoServer.start(join(dir.path, 'mosquitto-dynsec'), { dynamicSecurity: { admin: 'admin', password: 'admin-secret' } });
+    try {
+      guarded.ctrl(['dynsec', 'createClient', USER, '-p', PASSWORD]);
+      const proc = collector('acl', { GUARDIAN_MQTT_URL: guarded.url, GUARDIAN_MQTT_USERNAME: USER, GUARDIAN_MQTT_PASSWORD: PASSWORD });
+      await expectRefused(proc, 'refused the subscription: guardian/# (reason code 135)', "broker's access control");
+    } finally {
+      await guarded.stop();
+    }
   }, 30_000);
 
   it("refuses to start when the broker's certificate is not signed by the configured CA", async () => {

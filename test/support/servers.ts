@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -83,6 +83,17 @@ export interface MosquittoOptions {
   readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string; readonly requireCertificate?: boolean };
   /** User name → password; when given, anonymous clients are refused. */
   readonly users?: Readonly<Record<string, string>>;
+  /**
+   * Mosquitto's dynamic security plugin with an admin client; other clients are made with
+   * {@link MosquittoServer.ctrl}. A client without roles may connect but not subscribe.
+   */
+  readonly dynamicSecurity?: { readonly admin: string; readonly password: string };
+}
+
+/** Where Debian (and other distributions) put Mosquitto's dynamic security plugin. */
+export function dynamicSecurityPlugin(): string | undefined {
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib', '/usr/lib/mosquitto'];
+  return dirs.map((d) => join(d, 'mosquitto_dynamic_security.so')).find((f) => existsSync(f));
 }
 
 /**
@@ -97,6 +108,7 @@ export class MosquittoServer {
     readonly port: number,
     private readonly dir: string,
     tls: boolean,
+    private readonly admin?: MosquittoOptions['dynamicSecurity'],
   ) {
     this.url = tls ? `mqtts://localhost:${port}` : `mqtt://127.0.0.1:${port}`;
   }
@@ -106,7 +118,13 @@ export class MosquittoServer {
     // Started as root, mosquitto would drop to its own user, which cannot write into a private temp folder.
     const asRoot = process.getuid?.() === 0;
     const port = options.port ?? (await freePort());
-    const { tls, users } = options;
+    const { tls, users, dynamicSecurity } = options;
+    const plugin = dynamicSecurity && dynamicSecurityPlugin();
+    if (dynamicSecurity) {
+      if (!plugin) throw new Error('mosquitto_dynamic_security.so not found');
+      const made = spawnSync('mosquitto_ctrl', ['dynsec', 'init', join(dir, 'dynsec.json'), dynamicSecurity.admin, dynamicSecurity.password], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${made.stderr || made.error?.message}`);
+    }
     if (users) {
       const file = join(dir, 'passwd');
       writeFileSync(file, '');
@@ -121,6 +139,7 @@ export class MosquittoServer {
         `listener ${port} 127.0.0.1`,
         ...(tls ? [`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`, `require_certificate ${tls.requireCertificate === true}`] : []),
         ...(users ? [`password_file ${join(dir, 'passwd')}`, 'allow_anonymous false'] : ['allow_anonymous true']),
+        ...(plugin ? [`plugin ${plugin}`, `plugin_opt_config_file ${join(dir, 'dynsec.json')}`] : []),
         ...(asRoot ? ['user root'] : []),
         'persistence true',
         `persistence_location ${dir}/`,
@@ -132,9 +151,17 @@ export class MosquittoServer {
         '',
       ].join('\n'),
     );
-    const server = new MosquittoServer(port, dir, tls !== undefined);
+    const server = new MosquittoServer(port, dir, tls !== undefined, dynamicSecurity);
     await server.restart();
     return server;
+  }
+
+  /** Runs `mosquitto_ctrl` as the dynamic security admin against this broker (`dynsec createClient …`). */
+  ctrl(args: readonly string[]): string {
+    if (!this.admin) throw new Error('this broker runs without the dynamic security plugin');
+    const result = spawnSync('mosquitto_ctrl', ['-h', '127.0.0.1', '-p', String(this.port), '-u', this.admin.admin, '-P', this.admin.password, ...args], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`mosquitto_ctrl ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+    return result.stdout;
   }
 
   async restart(): Promise<void> {
