@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // dependency-cruiser reads its configuration as CommonJS.
+    files: ['.dependency-cruiser.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
+  },
+  {
     // The CLI and benchmarks talk to a person on the terminal; tests may print diagnostics.
     files: ['src/cli/**', 'bench/**', 'test/**', '.ci/**'],
     rules: { 'no-console': 'off' },

@@ -10,8 +10,8 @@
  * general, a critical level → severe, a comfort band → minor. The device's own event codes
  * (quench, compressor trip) are not part of it: it watches metrics, as the engine's rules do.
  */
-import type { Modality } from '../src/catalogue/metrics.js';
-import type { Grade } from '../rules/types.js';
+import type { Modality } from '../src/kernel/catalogue/metrics.js';
+import type { Grade } from '../src/kernel/grades.js';
 
 export interface StaticLimit {
   readonly metric: string;

@@ -9,18 +9,18 @@
  * `RuleEngine` with the shipped rule packs, a `DeviceRegistry` and an `AlertRepository` on an
  * in-memory SQLite database, as `guardian start` composes them.
  */
-import type { Modality } from '../src/catalogue/metrics.js';
-import type { DeviceEvent } from '../src/devices/device.js';
+import type { Modality } from '../src/kernel/catalogue/metrics.js';
+import type { DeviceEvent } from '../src/kernel/device.js';
 import { DeviceRegistry } from '../src/devices/registry.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/app/log.js';
 import { AlertRepository } from '../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase } from '../src/storage/sql/database.js';
-import type { Sample } from '../src/storage/telemetry-store.js';
+import type { Sample } from '../src/kernel/ports/telemetry-store.js';
 import { RuleEngine } from '../rules/engine.js';
-import type { TransitionKind } from '../rules/lifecycle.js';
+import type { TransitionKind } from '../src/kernel/alerts.js';
 import type { Rule } from '../rules/pack-schema.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import type { Grade } from '../rules/types.js';
+import type { Grade } from '../src/kernel/grades.js';
 import { buildFleet, eventsFor, generateTelemetry, type SimulatedDevice } from '../simulators/fleet.js';
 import { roundMetric } from '../simulators/models/device-model.js';
 import { uniform } from '../simulators/random.js';

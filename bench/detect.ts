@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { RuleSet } from '../rules/rule-set.js';
 import { median } from '../rules/windows.js';
 import { scenarioNames } from '../simulators/scenarios/index.js';
-import { PACKAGE_ROOT } from '../src/version.js';
+import { PACKAGE_ROOT } from '../src/app/version.js';
 import { DAY, HOUR, MINUTE, SECOND } from '../simulators/time.js';
 import {
   DEFAULT_CASES,

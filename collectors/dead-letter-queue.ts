@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { DeadLetter, DeadLetterRepository } from '../src/storage/sql/dead-letter-repository.js';
+import type { DeadLetter, DeadLetterStore } from '../src/kernel/ports/dead-letter-store.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 
 export interface DeadLetterQueueOptions {
@@ -24,7 +24,7 @@ export class DeadLetterQueue {
   private sinceLastPrune = 0;
 
   constructor(
-    private readonly repository: DeadLetterRepository,
+    private readonly repository: DeadLetterStore,
     private readonly options: DeadLetterQueueOptions,
   ) {
     this.timer = setInterval(() => void this.flush(), options.flushIntervalMs);

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { METRIC_NAME_MAX_LENGTH, METRIC_NAME_PATTERN, metricDefinition, type Modality } from '../src/catalogue/metrics.js';
-import type { Sample } from '../src/storage/telemetry-store.js';
-import type { DeviceState } from '../src/devices/registry.js';
-import type { DeviceEvent } from '../src/devices/device.js';
+import { METRIC_NAME_MAX_LENGTH, METRIC_NAME_PATTERN, metricDefinition, type Modality } from '../src/kernel/catalogue/metrics.js';
+import type { Sample } from '../src/kernel/ports/telemetry-store.js';
+import type { DeviceState } from '../src/kernel/device.js';
+import type { DeviceEvent } from '../src/kernel/device.js';
 import type { Rejection, RejectReason } from './reasons.js';
 import { parseTimestamp } from './timestamp.js';
 

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import { inferModality } from '../src/catalogue/metrics.js';
-import type { DeviceRegistry, DeviceState, RegisteredDevice } from '../src/devices/registry.js';
-import type { DeviceEventRepository } from '../src/storage/sql/event-repository.js';
+import { inferModality } from '../src/kernel/catalogue/metrics.js';
+import type { DeviceState, RegisteredDevice } from '../src/kernel/device.js';
+import type { DeviceDirectory } from '../src/kernel/ports/device-directory.js';
+import type { DeviceEventStore } from '../src/kernel/ports/device-event-store.js';
 import type { DeadLetterQueue } from './dead-letter-queue.js';
 import { decodeEvent, decodeStatus, decodeTelemetry, metricNamesOf, readJsonObject, type DecodeLimits } from './decode.js';
 import type { IngestMetrics } from './ingest-metrics.js';
@@ -12,11 +13,11 @@ import { parseTopic, type ParsedTopic } from './topic.js';
 const TOPIC_CACHE_SIZE = 10_000;
 
 export interface IngestorOptions {
-  readonly registry: DeviceRegistry;
+  readonly registry: DeviceDirectory;
   readonly batcher: SampleBatcher;
   readonly deadLetters: DeadLetterQueue;
   /** Where device events go (the event repository, and the rule engine's event-count rules). */
-  readonly events: Pick<DeviceEventRepository, 'insert'>;
+  readonly events: Pick<DeviceEventStore, 'insert'>;
   readonly metrics: IngestMetrics;
   readonly limits: DecodeLimits;
   readonly autoRegister: boolean;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Sample, TelemetryStore } from '../src/storage/telemetry-store.js';
+import type { Sample, TelemetryStore } from '../src/kernel/ports/telemetry-store.js';
 import type { IngestMetrics } from './ingest-metrics.js';
 import { SampleQueue, type SampleColumns } from './sample-queue.js';
 import type { Spool } from './spool.js';

@@ -1,4 +1,4 @@
-import type { Sample } from '../src/storage/telemetry-store.js';
+import type { Sample } from '../src/kernel/ports/telemetry-store.js';
 
 /**
  * Samples taken from the queue for one store write, as columns. `toSamples()` makes the sample

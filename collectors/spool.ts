@@ -2,7 +2,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
-import type { Sample } from '../src/storage/telemetry-store.js';
+import type { Sample } from '../src/kernel/ports/telemetry-store.js';
 
 export interface SpoolOptions {
   readonly dir: string;

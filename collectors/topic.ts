@@ -1,4 +1,4 @@
-import { ID_PATTERN } from '../src/devices/device.js';
+import { ID_PATTERN } from '../src/kernel/device.js';
 
 export const TOPIC_KINDS = ['telemetry', 'event', 'status'] as const;
 export type TopicKind = (typeof TOPIC_KINDS)[number];

@@ -1,20 +1,23 @@
 import type { Logger } from 'pino';
-import { metricDefinition } from '../src/catalogue/metrics.js';
-import type { DeviceEvent } from '../src/devices/device.js';
-import type { Site } from '../src/devices/device.js';
-import type { DeviceRegistry, RegisteredDevice } from '../src/devices/registry.js';
-import type { AlertRepository } from '../src/storage/sql/alert-repository.js';
-import type { Sample, TelemetryStore } from '../src/storage/telemetry-store.js';
+import type { AlertTransition } from '../src/kernel/alerts.js';
+import { metricDefinition } from '../src/kernel/catalogue/metrics.js';
+import type { DeviceEvent } from '../src/kernel/device.js';
+import type { Site } from '../src/kernel/device.js';
+import type { RegisteredDevice } from '../src/kernel/device.js';
+import type { DeviceDirectory } from '../src/kernel/ports/device-directory.js';
+import type { AlertStore } from '../src/kernel/ports/alert-store.js';
+import type { SilenceLookup } from '../src/kernel/ports/silence-lookup.js';
+import type { Sample, TelemetryStore } from '../src/kernel/ports/telemetry-store.js';
 import { anomalyScore, ewmaBaseline, isAnomalous, madBaseline, type Baseline } from './anomaly.js';
 import { compositeActive, compositeMetrics } from './composite.js';
 import { describeDuration } from './describe.js';
-import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type AlertTransition, type ConditionResult, type RuleTiming } from './lifecycle.js';
+import { deserialiseAlert, evaluate, newAlertRecord, serialiseAlert, type AlertRecord, type ConditionResult, type RuleTiming } from './lifecycle.js';
 import type { AnomalyRule, CompositeRule, EventCountRule, NoDataRule, RateRule, Rule, StuckRule, ThresholdRule, TrendRule } from './pack-schema.js';
 import { lowestRateLevel, rateCannotReach, rateGrade, seriesRatePerHour } from './rate.js';
 import type { RuleSet } from './rule-set.js';
 import { compileBand, compiledBandGrade, compiledGrade, compileLevels, nOfM, thresholdGrade, type BandLevels, type CompiledBand, type CompiledLevels, type GradeLevels } from './threshold.js';
 import { describeEta, forecastCrossing, theilSenArrays } from './trend.js';
-import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from './types.js';
+import { GRADE_LABELS, GRADES, type Grade, type MessageTemplate } from '../src/kernel/grades.js';
 import { HeldSamples } from './held.js';
 import { BucketSeries } from './windows.js';
 
@@ -57,15 +60,10 @@ export interface Forecast {
   readonly points: number;
 }
 
-/** Which silence, if any, holds notifications for a rule on a device at an instant. */
-export interface SilenceLookup {
-  activeFor(target: { siteId: string; deviceId: string; ruleId: string }, ts: number): { readonly id: string } | undefined;
-}
-
 export interface RuleEngineOptions {
   readonly rules: RuleSet;
-  readonly registry: DeviceRegistry;
-  readonly repository: AlertRepository;
+  readonly registry: DeviceDirectory;
+  readonly repository: AlertStore;
   readonly logger: Logger;
   /** Wall clock, for `updatedAt` only; rules run on event time. */
   readonly now?: () => number;

@@ -5,28 +5,9 @@
  * and a restart neither fires again nor forgets an open alert.
  */
 import { z } from 'zod';
-import { GRADES, compareGrades, type Grade } from './types.js';
+import { GRADES, compareGrades, type Grade } from '../src/kernel/grades.js';
 
-export const ALERT_STATES = ['normal', 'pending', 'firing', 'recovering', 'resolved', 'nodata', 'error'] as const;
-export type AlertState = (typeof ALERT_STATES)[number];
-
-export const TRANSITION_KINDS = [
-  'pending',
-  'cancelled',
-  'fired',
-  'escalated',
-  'deescalated',
-  'recovering',
-  'relapsed',
-  'resolved',
-  'cleared',
-  'nodata',
-  'error',
-  'restored',
-  'flapping_started',
-  'flapping_ended',
-] as const;
-export type TransitionKind = (typeof TRANSITION_KINDS)[number];
+import { ALERT_STATES, type AlertState, type AlertTransition, type TransitionKind } from '../src/kernel/alerts.js';
 
 /**
  * Kinds worth telling a person about. The rest (pending, cancelled, recovering, relapsed,
@@ -129,16 +110,6 @@ export interface AlertRecord {
   readonly flapping: boolean;
   /** Times of recent state changes, only those inside the flap window and at most maxTransitions + 1. */
   readonly recentChanges: readonly number[];
-}
-
-export interface AlertTransition {
-  readonly from: AlertState;
-  readonly to: AlertState;
-  readonly grade: Grade | undefined;
-  readonly ts: number;
-  readonly kind: TransitionKind;
-  /** False for internal steps and for everything but the flapping markers while flapping. */
-  readonly notify: boolean;
 }
 
 export interface EvaluationResult {

@@ -4,10 +4,10 @@
  * disabling part of a rule, and every message names the rule field that is wrong.
  */
 import { z } from 'zod';
-import { metricDefinition, MODALITIES, type Modality } from '../src/catalogue/metrics.js';
-import { parseDuration } from '../src/config/duration.js';
-import { FAULT_TYPES } from '../src/catalogue/fault-types.js';
-import { compareGrades, GRADES, type Grade, type GradeLevel, type MessageTemplate, type ThresholdDirection } from './types.js';
+import { metricDefinition, MODALITIES, type Modality } from '../src/kernel/catalogue/metrics.js';
+import { parseDuration } from '../src/kernel/time/duration.js';
+import { FAULT_TYPES } from '../src/kernel/catalogue/fault-types.js';
+import { compareGrades, GRADES, type Grade, type GradeLevel, type MessageTemplate, type ThresholdDirection } from '../src/kernel/grades.js';
 
 /** Placeholders the alert renderer fills in for every rule. */
 export const COMMON_PLACEHOLDERS = ['value', 'unit', 'device', 'metric', 'grade', 'rule', 'model', 'site', 'location'] as const;

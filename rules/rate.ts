@@ -6,7 +6,7 @@
 import type { RateRule } from './pack-schema.js';
 import { thresholdGrade, type GradeLevels } from './threshold.js';
 import { theilSenArrays } from './trend.js';
-import type { Grade } from './types.js';
+import type { Grade } from '../src/kernel/grades.js';
 import type { BucketPoint, BucketSeries } from './windows.js';
 
 /** A grade's rate must fall below this share of its level to clear. */

@@ -4,7 +4,7 @@
  * hovers around one level cannot make the alert chatter. Pure functions: the caller keeps the
  * previous grade (usually on the alert record) and passes it back in.
  */
-import { GRADES, compareGrades, type Grade, type GradeLevel, type ThresholdDirection } from './types.js';
+import { GRADES, compareGrades, type Grade, type GradeLevel, type ThresholdDirection } from '../src/kernel/grades.js';
 
 export type GradeLevels = Partial<Record<Grade, GradeLevel>>;
 

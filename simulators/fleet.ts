@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { metricDefinition } from '../src/catalogue/metrics.js';
-import { DeviceSchema, type Device, type DeviceInput, type Site } from '../src/devices/device.js';
+import { metricDefinition } from '../src/kernel/catalogue/metrics.js';
+import { DeviceSchema, type Device, type DeviceInput, type Site } from '../src/kernel/device.js';
 import { createModel } from './models/index.js';
 import { isDue, roundMetric, type DeviceModel, type DeviceState, type MetricValues } from './models/device-model.js';
 import { deriveSeed } from './random.js';
 import { SCENARIOS, scenarioNames } from './scenarios/index.js';
 import type { GroundTruth, Scenario, ScenarioInstance, ScenarioOptions, SimEvent } from './scenarios/types.js';
-import { parseDuration } from '../src/config/duration.js';
+import { parseDuration } from '../src/kernel/time/duration.js';
 
 /** An instant: ISO-8601, or a signed duration relative to the fleet epoch (`3d`, `-2h`, `36h`). */
 export const OnsetSchema = z

@@ -1,4 +1,4 @@
-import { METRIC_CATALOGUE, type Modality } from '../../src/catalogue/metrics.js';
+import { METRIC_CATALOGUE, type Modality } from '../../src/kernel/catalogue/metrics.js';
 import { between, deriveSeed, gaussian, smoothNoise } from '../random.js';
 import { HOUR, localHour } from '../time.js';
 import type { Exam } from './workload.js';

@@ -1,4 +1,4 @@
-import type { Modality } from '../../src/catalogue/metrics.js';
+import type { Modality } from '../../src/kernel/catalogue/metrics.js';
 
 /** States a device announces on `guardian/{site}/{device}/status`. */
 export type DeviceState = 'online' | 'offline' | 'scanning' | 'standby' | 'service';

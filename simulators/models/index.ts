@@ -1,4 +1,4 @@
-import type { Modality } from '../../src/catalogue/metrics.js';
+import type { Modality } from '../../src/kernel/catalogue/metrics.js';
 import { CtModel } from './ct.js';
 import type { DeviceModel, ModelOptions } from './device-model.js';
 import { MrModel } from './mr.js';

@@ -1,4 +1,4 @@
-import type { Modality } from '../../src/catalogue/metrics.js';
+import type { Modality } from '../../src/kernel/catalogue/metrics.js';
 import type { DeviceModel } from '../models/device-model.js';
 import type { ScenarioOptions } from './types.js';
 

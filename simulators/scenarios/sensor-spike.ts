@@ -1,4 +1,4 @@
-import { metricDefinition } from '../../src/catalogue/metrics.js';
+import { metricDefinition } from '../../src/kernel/catalogue/metrics.js';
 import { deriveSeed, uniform } from '../random.js';
 import { DAY, HOUR, SECOND } from '../time.js';
 import { sensorTarget } from './sensor-common.js';

@@ -1,4 +1,4 @@
-import type { Modality } from '../../src/catalogue/metrics.js';
+import type { Modality } from '../../src/kernel/catalogue/metrics.js';
 import type { DeviceModel, DeviceState, MetricValues } from '../models/device-model.js';
 
 export type ScenarioModality = Modality | 'any';

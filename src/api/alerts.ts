@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ALERT_STATES } from '../../rules/lifecycle.js';
-import { GRADES, GRADE_LABELS, compareGrades } from '../../rules/types.js';
-import { LocationSchema } from '../devices/device.js';
+import { ALERT_STATES } from '../kernel/alerts.js';
+import { GRADES, GRADE_LABELS, compareGrades } from '../kernel/grades.js';
+import { LocationSchema } from '../kernel/device.js';
 import { EVERYONE } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 import { IsoTime, list } from './schemas.js';

@@ -5,7 +5,7 @@ import type { RuleSet } from '../../rules/rule-set.js';
 import type { RuleEngine } from '../../rules/engine.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
-import type { TelemetryStore } from '../storage/telemetry-store.js';
+import type { TelemetryStore } from '../kernel/ports/telemetry-store.js';
 import type { SilenceService } from '../silences/silence-service.js';
 import type { ApiTokenRepository } from '../storage/sql/token-repository.js';
 import type { WorkOrderService } from '../workorders/service.js';

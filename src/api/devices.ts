@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { metricDefinition, MODALITIES } from '../catalogue/metrics.js';
-import { formatDuration, parseDuration } from '../config/duration.js';
-import { DeviceConflictError, UnknownSiteError, type RegisteredDevice } from '../devices/registry.js';
-import { DeviceSchema, LocationSchema } from '../devices/device.js';
-import { isTimeZone, utcOffsetMs } from '../devices/time-zone.js';
+import { metricDefinition, MODALITIES } from '../kernel/catalogue/metrics.js';
+import { formatDuration, parseDuration } from '../kernel/time/duration.js';
+import { DeviceConflictError, UnknownSiteError, type RegisteredDevice } from '../kernel/device.js';
+import { DeviceSchema, LocationSchema } from '../kernel/device.js';
+import { isTimeZone, utcOffsetMs } from '../kernel/time/zone.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list } from './schemas.js';

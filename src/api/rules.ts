@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { MODALITIES } from '../catalogue/metrics.js';
+import { MODALITIES } from '../kernel/catalogue/metrics.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime } from './schemas.js';

@@ -16,9 +16,9 @@ import {
   type Silence,
   type SilenceSpec,
   type SilenceStatus,
-} from '../../rules/silences.js';
+} from '../silences/schedule.js';
 import { canSeeSite, EVERYONE, MANAGERS } from '../auth/roles.js';
-import { IdSchema } from '../devices/device.js';
+import { IdSchema } from '../kernel/device.js';
 import { SilenceConflictError } from '../silences/silence-service.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';

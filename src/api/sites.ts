@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { SiteSchema } from '../devices/device.js';
+import { SiteSchema } from '../kernel/device.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { list } from './schemas.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseTimestamp } from '../../collectors/timestamp.js';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../kernel/time/duration.js';
 
 /**
  * A time in a query string: ISO-8601 with a zone, epoch milliseconds, `now`, or a duration

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { GRADE_LABELS, GRADES } from '../../rules/types.js';
+import { GRADE_LABELS, GRADES } from '../kernel/grades.js';
 import { canSeeSite, EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
-import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../catalogue/fault-types.js';
+import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
 import { WorkOrderError, type WorkOrderService } from '../workorders/service.js';
 import { allowedActions, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderAction } from '../workorders/state-machine.js';

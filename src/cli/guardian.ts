@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../kernel/errors.js';
 import { PortInUseError } from '../broker/embedded-broker.js';
-import { DataDirInUseError } from '../engine/data-dir-lock.js';
-import { VERSION } from '../version.js';
+import { DataDirInUseError } from '../app/data-dir-lock.js';
+import { VERSION } from '../app/version.js';
 import { runStart } from './start.js';
-import { runSimulate } from './simulate.js';
 import { runMigrate } from './migrate.js';
 import { runRulesCheck } from './rules.js';
 
@@ -52,7 +51,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--interval <duration>', 'live sample period', '5s')
     .option('--state-file <file>', 'remember what was published, so a restart continues instead of re-sending the backfill')
     .option('--list-scenarios', 'print the scenario library and exit')
-    .action(async (opts: Record<string, string | boolean | undefined>) => runSimulate(program.opts<{ config?: string }>().config, opts));
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      // The simulated fleet is loaded only by the command that runs it.
+      const { runSimulate } = await import('./simulate.js');
+      await runSimulate(program.opts<{ config?: string }>().config, opts);
+    });
 
   program
     .command('migrate')

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load.js';
-import { parseDuration } from '../config/duration.js';
-import { createLogger } from '../log.js';
+import { parseDuration } from '../kernel/time/duration.js';
+import { createLogger } from '../app/log.js';
 import { readFleetFile } from '../devices/fleet-file.js';
 import { DEMO_FLEET, type SimulatedDeviceLike } from '../../simulators/fleet.js';
 import { startSimulator } from '../../simulators/publisher.js';

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
-import { startGuardian, type RunningGuardian } from '../engine/guardian.js';
+import { createLogger } from '../app/log.js';
+import { startGuardian, type RunningGuardian } from '../app/guardian.js';
 
 export interface StartOptions {
   readonly mode: 'start' | 'collect';

@@ -2,17 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigError } from '../kernel/errors.js';
 import { ConfigSchema, type GuardianConfig } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'guardian.config.yaml';
-
-/** A setting that stops start-up; the message names the setting and what is wrong with it. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 /** Environment variables and the setting each one overrides (design §8). */
 const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [

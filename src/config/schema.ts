@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { FAULT_TYPES } from '../catalogue/fault-types.js';
-import { parseDuration } from './duration.js';
+import { FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
+import { parseDuration } from '../kernel/time/duration.js';
 
 /** A duration setting: milliseconds or text such as `30s`, `14d`. */
 const duration = (fallback: string) =>

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DeviceSchema, SiteSchema } from './device.js';
+import { DeviceSchema, SiteSchema } from '../kernel/device.js';
 
 /**
  * A fleet file lists sites and devices to register at start. A device may carry a `simulation`

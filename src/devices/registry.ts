@@ -1,34 +1,9 @@
 import type { z } from 'zod';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, DevicesTable } from '../storage/sql/schema.js';
-import type { Modality } from '../catalogue/metrics.js';
-import { DeviceSchema, SiteSchema, type Device, type DeviceInput, type Site } from './device.js';
-
-export type RegistrationSource = 'fleet' | 'api' | 'auto';
-export type DeviceState = 'online' | 'offline' | 'scanning' | 'standby' | 'service';
-
-/** A registered device with what ingest has learned about it. */
-export interface RegisteredDevice extends Device {
-  readonly source: RegistrationSource;
-  readonly status?: { readonly state: DeviceState; readonly ts: number };
-  readonly lastSeen?: number;
-  /** Metric names outside the modality's catalogue that were stored, flagged. */
-  readonly unknownMetrics: readonly string[];
-}
-
-export class UnknownSiteError extends Error {
-  constructor(readonly site: string) {
-    super(`site ${site} is not registered; create it first with POST /api/sites`);
-    this.name = 'UnknownSiteError';
-  }
-}
-
-export class DeviceConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeviceConflictError';
-  }
-}
+import type { Modality } from '../kernel/catalogue/metrics.js';
+import { DeviceSchema, SiteSchema, DeviceConflictError, UnknownSiteError, type DeviceInput, type DeviceState, type RegisteredDevice, type RegistrationSource, type Site } from '../kernel/device.js';
+import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
 
 function toRegistered(row: Selectable<DevicesTable>): RegisteredDevice {
   const location =
@@ -57,7 +32,7 @@ function toRegistered(row: Selectable<DevicesTable>): RegisteredDevice {
  * collector looks a device up for every message. Last-seen times are kept in memory and written
  * back in bulk by `flush()` rather than once per message.
  */
-export class DeviceRegistry {
+export class DeviceRegistry implements DeviceDirectory {
   private readonly devices = new Map<string, RegisteredDevice>();
   private readonly sites = new Map<string, Site>();
   private readonly dirtyLastSeen = new Map<string, number>();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { SilenceLookup } from '../../rules/engine.js';
-import { finishedAt, SilenceSet, toSilence, type Silence, type SilenceSpec, type SilenceTarget } from '../../rules/silences.js';
+import type { SilenceLookup } from '../kernel/ports/silence-lookup.js';
+import { finishedAt, SilenceSet, toSilence, type Silence, type SilenceSpec, type SilenceTarget } from './schedule.js';
 import type { SilenceRepository } from '../storage/sql/silence-repository.js';
 
 export class SilenceConflictError extends Error {

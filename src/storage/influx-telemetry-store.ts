@@ -41,7 +41,7 @@ import type {
   RetentionResult,
   Sample,
   TelemetryStore,
-} from './telemetry-store.js';
+} from '../kernel/ports/telemetry-store.js';
 
 export { InfluxRequestError } from './influx-http.js';
 

@@ -1,4 +1,4 @@
-import type { Sample } from './telemetry-store.js';
+import type { Sample } from '../kernel/ports/telemetry-store.js';
 
 /**
  * What every telemetry store adapter checks and computes the same way, so they agree on the

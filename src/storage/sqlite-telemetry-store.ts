@@ -54,7 +54,7 @@ import type {
   RetentionResult,
   Sample,
   TelemetryStore,
-} from './telemetry-store.js';
+} from '../kernel/ports/telemetry-store.js';
 
 export const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

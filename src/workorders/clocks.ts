@@ -4,9 +4,9 @@
  * left, and whether it was breached — so clocks need no timers to survive a restart, and a
  * breach is found by evaluating the clocks again.
  */
-import type { Grade } from '../../rules/types.js';
-import type { FaultType } from '../catalogue/fault-types.js';
-import { utcOffsetMs } from '../devices/time-zone.js';
+import type { Grade } from '../kernel/grades.js';
+import type { FaultType } from '../kernel/catalogue/fault-types.js';
+import { utcOffsetMs } from '../kernel/time/zone.js';
 
 export const CLOCK_NAMES = ['notify', 'acknowledge', 'respond', 'repair', 'planned', 'handover', 'progress', 'feedback'] as const;
 export type ClockName = (typeof CLOCK_NAMES)[number];
@@ -22,7 +22,7 @@ export const CLOCK_LABELS: Readonly<Record<ClockName, { zh: string; en: string }
   feedback: { zh: '当天反馈医院', en: 'feedback to the hospital the same day' },
 };
 
-export { FAULT_TYPES, type FaultType } from '../catalogue/fault-types.js';
+export { FAULT_TYPES, type FaultType } from '../kernel/catalogue/fault-types.js';
 
 export interface ClockPolicy {
   /** Emergencies: responsible person notified within this of the report. */

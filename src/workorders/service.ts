@@ -6,12 +6,13 @@
  */
 import type { Logger } from 'pino';
 import type { EngineAlert } from '../../rules/engine.js';
-import type { AlertTransition } from '../../rules/lifecycle.js';
+import type { AlertTransition } from '../kernel/alerts.js';
 import { compositeMetrics } from '../../rules/composite.js';
 import type { RuleSet } from '../../rules/rule-set.js';
-import { compareGrades, GRADES, type Grade } from '../../rules/types.js';
-import { faultTypeOfMetric, type FaultType } from '../catalogue/fault-types.js';
-import type { DeviceRegistry, RegisteredDevice } from '../devices/registry.js';
+import { compareGrades, GRADES, type Grade } from '../kernel/grades.js';
+import { faultTypeOfMetric, type FaultType } from '../kernel/catalogue/fault-types.js';
+import type { RegisteredDevice } from '../kernel/device.js';
+import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
 import { DEFAULT_CLOCK_POLICY, workOrderClocks, type ClockPolicy, type ClockStatus } from './clocks.js';
 import { applyAction, isOpen, type WorkOrderAction, type WorkOrderState } from './state-machine.js';
 import type { Breach, Channel, DeviceSnapshot, NewEvent, Reporter, ResponseMode, WorkOrder, WorkOrderEvent, WorkOrderFilter, WorkOrderKind, WorkOrderPatch, WorkOrderStore } from './types.js';
@@ -89,7 +90,7 @@ export class WorkOrderService {
   constructor(
     private readonly options: {
       store: WorkOrderStore;
-      registry: DeviceRegistry;
+      registry: DeviceDirectory;
       rules: RuleSet;
       logger: Logger;
       now?: () => number;

@@ -3,7 +3,7 @@
  * implements. Times are epoch ms; JSON views turn them into ISO-8601.
  */
 import { z } from 'zod';
-import type { Grade } from '../../rules/types.js';
+import type { Grade } from '../kernel/grades.js';
 import type { FaultType } from './clocks.js';
 import type { WorkOrderState } from './state-machine.js';
 

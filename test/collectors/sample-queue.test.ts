@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SampleQueue } from '../../collectors/sample-queue.js';
-import type { Sample } from '../../src/storage/telemetry-store.js';
+import type { Sample } from '../../src/kernel/ports/telemetry-store.js';
 
 const sample = fc.record({
   deviceId: fc.constantFrom('CT-1', 'MR-2', '设备-3'),

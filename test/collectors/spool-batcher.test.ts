@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
 import { Spool } from '../../collectors/spool.js';
-import { silentLogger } from '../../src/log.js';
-import type { Sample, TelemetryStore } from '../../src/storage/telemetry-store.js';
+import { silentLogger } from '../../src/app/log.js';
+import type { Sample, TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 import { tempDir, waitFor } from '../helpers.js';
 
 /** A telemetry store double that can be switched off, counting what it holds by identity. */

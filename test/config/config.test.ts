@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { formatDuration, parseDuration } from '../../src/config/duration.js';
+import { loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/kernel/errors.js';
+import { formatDuration, parseDuration } from '../../src/kernel/time/duration.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'guardian-config-'));
 const file = (name: string, text: string) => {

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AggregatePoint, RangeQuery, Sample, TelemetryStore } from '../../src/storage/telemetry-store.js';
+import type { AggregatePoint, RangeQuery, Sample, TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 
 export interface TelemetryStoreContractOptions {
   /** When set, the suite is registered as skipped, with this reason in its name. */

@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInfluxTelemetryStore } from '../../src/storage/influx-telemetry-store.js';
 import { openSqliteTelemetryStore } from '../../src/storage/sqlite-telemetry-store.js';
-import type { TelemetryStore } from '../../src/storage/telemetry-store.js';
+import type { TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 import { tempDir, waitFor } from '../helpers.js';
 import { GuardianProcess } from '../support/guardian-process.js';
 import { freePort, hasCommand, InfluxServer, MosquittoServer, needs, REQUIRE_SERVERS } from '../support/servers.js';

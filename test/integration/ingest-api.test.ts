@@ -2,8 +2,8 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGuardian, type RunningGuardian } from '../../src/engine/guardian.js';
-import { silentLogger } from '../../src/log.js';
+import { startGuardian, type RunningGuardian } from '../../src/app/guardian.js';
+import { silentLogger } from '../../src/app/log.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
 
 const TOKEN = 'test-admin-token-0123456789';

@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGuardian, type RunningGuardian } from '../../src/engine/guardian.js';
-import { silentLogger } from '../../src/log.js';
+import { startGuardian, type RunningGuardian } from '../../src/app/guardian.js';
+import { silentLogger } from '../../src/app/log.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
 import { needs } from '../support/servers.js';
 import { postgresTarget, type Target } from '../support/sql-targets.js';

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RuleEngine } from '../../rules/engine.js';
-import type { AlertTransition } from '../../rules/lifecycle.js';
+import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
 import { tempDir } from '../helpers.js';

@@ -10,12 +10,12 @@ import {
   timingProblems,
   TRANSITION_TABLE,
   type AlertRecord,
-  type AlertTransition,
   type ConditionResult,
   type EvaluationInput,
   type RuleTiming,
 } from '../../rules/lifecycle.js';
-import { GRADES, type Grade } from '../../rules/types.js';
+import type { AlertTransition } from '../../src/kernel/alerts.js';
+import { GRADES, type Grade } from '../../src/kernel/grades.js';
 
 const timing: RuleTiming = { forMs: 60_000, clearForMs: 120_000, flap: { windowMs: 3_600_000, maxTransitions: 100 } };
 const T0 = 1_700_000_000_000;

@@ -14,7 +14,7 @@ import {
   windowAtOrAfter,
   type Silence,
   type SilenceSpecInput,
-} from '../../rules/silences.js';
+} from '../../src/silences/schedule.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;

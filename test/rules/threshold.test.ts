@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bandGrade, compileBand, compiledBandGrade, compiledGrade, compileLevels, levelProblems, nOfM, thresholdGrade, type BandLevels, type GradeLevels } from '../../rules/threshold.js';
-import { GRADES, type Grade } from '../../rules/types.js';
+import { GRADES, type Grade } from '../../src/kernel/grades.js';
 
 // Helium vessel pressure style: higher is worse.
 const above: GradeLevels = {

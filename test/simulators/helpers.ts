@@ -1,4 +1,4 @@
-import type { Modality } from '../../src/catalogue/metrics.js';
+import type { Modality } from '../../src/kernel/catalogue/metrics.js';
 import { buildFleet, generateTelemetry, type SimulatedDevice, type SimulatedDeviceInput, type TelemetryPoint } from '../../simulators/fleet.js';
 
 export const MINUTE = 60_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { METRIC_CATALOGUE, metricDefinition, type Modality } from '../../src/catalogue/metrics.js';
+import { METRIC_CATALOGUE, metricDefinition, type Modality } from '../../src/kernel/catalogue/metrics.js';
 import { buildFleet, generateTelemetry, readingAt } from '../../simulators/fleet.js';
 import { CtModel } from '../../simulators/models/ct.js';
 import { MrModel } from '../../simulators/models/mr.js';

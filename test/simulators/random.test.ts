@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { gaussian, hash32, poisson, smoothNoise, uniform } from '../../simulators/random.js';
-import { parseDuration } from '../../src/config/duration.js';
+import { parseDuration } from '../../src/kernel/time/duration.js';
 
 describe('counter-based randomness', () => {
   it('is a pure function of seed and keys', () => {

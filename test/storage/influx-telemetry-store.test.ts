@@ -11,7 +11,7 @@ import {
   type InfluxTelemetryStore,
   type InfluxTelemetryStoreOptions,
 } from '../../src/storage/influx-telemetry-store.js';
-import type { Sample } from '../../src/storage/telemetry-store.js';
+import type { Sample } from '../../src/kernel/ports/telemetry-store.js';
 import { describeTelemetryStoreContract } from '../contract/telemetry-store.contract.js';
 import { freePort, needs } from '../support/servers.js';
 

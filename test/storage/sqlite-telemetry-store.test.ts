@@ -9,7 +9,7 @@ import {
   openSqliteTelemetryStore,
   type SqliteTelemetryStore,
 } from '../../src/storage/sqlite-telemetry-store.js';
-import type { Sample } from '../../src/storage/telemetry-store.js';
+import type { Sample } from '../../src/kernel/ports/telemetry-store.js';
 import { describeTelemetryStoreContract } from '../contract/telemetry-store.contract.js';
 
 const MINUTE = 60_000;

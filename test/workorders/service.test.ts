@@ -1,15 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RuleEngine, type SilenceLookup } from '../../rules/engine.js';
+import { RuleEngine } from '../../rules/engine.js';
+import type { SilenceLookup } from '../../src/kernel/ports/silence-lookup.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/app/log.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase } from '../../src/storage/sql/database.js';
 import { SqlWorkOrderStore } from '../../src/storage/sql/work-order-repository.js';
 import { WorkOrderError, WorkOrderService } from '../../src/workorders/service.js';
-import type { Sample } from '../../src/storage/telemetry-store.js';
+import type { Sample } from '../../src/kernel/ports/telemetry-store.js';
 import { tempDir } from '../helpers.js';
 
 const MIN = 60_000;

@@ -1,26 +1,12 @@
 import type { Kysely } from 'kysely';
+import type { AlertStore, StoredAlert } from '../../kernel/ports/alert-store.js';
 import type { Database } from './schema.js';
 
 /** Rows per upsert statement: 11 parameters each, far below SQLite's and PostgreSQL's limits. */
 const ROWS_PER_STATEMENT = 200;
 
-/** One alert (a rule on a device) as stored. */
-export interface StoredAlert {
-  readonly deviceId: string;
-  readonly ruleId: string;
-  readonly pack: string;
-  readonly state: string;
-  readonly grade?: string;
-  readonly lastValue?: number;
-  readonly record: string;
-  readonly condition: string;
-  readonly messageZh: string;
-  readonly messageEn: string;
-  readonly updatedAt: number;
-}
-
 /** Alert records in the SQL database, one row per (device, rule), so a restart resumes them. */
-export class AlertRepository {
+export class AlertRepository implements AlertStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /**

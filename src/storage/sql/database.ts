@@ -4,7 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { ConfigError } from '../../config/load.js';
+import { ConfigError } from '../../kernel/errors.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database } from './schema.js';
 

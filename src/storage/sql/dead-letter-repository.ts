@@ -1,33 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { DeadLetter, DeadLetterFilter, DeadLetterStore, StoredDeadLetter } from '../../kernel/ports/dead-letter-store.js';
 import type { Database } from './schema.js';
-
-/** A message, or part of one, that ingest refused — kept so someone can see what to fix. */
-export interface DeadLetter {
-  readonly receivedAt: number;
-  readonly reason: string;
-  readonly detail: string;
-  readonly topic: string;
-  readonly site?: string;
-  readonly deviceId?: string;
-  /** The payload as text, truncated to the configured limit. */
-  readonly payload: string;
-  /** Size of the whole payload as received. */
-  readonly payloadBytes: number;
-}
-
-export interface StoredDeadLetter extends DeadLetter {
-  readonly id: number;
-}
-
-export interface DeadLetterFilter {
-  readonly reason?: string;
-  readonly deviceId?: string;
-  readonly site?: string;
-  readonly from?: number;
-  readonly to?: number;
-  readonly limit?: number;
-  readonly offset?: number;
-}
 
 /**
  * PostgreSQL text cannot hold U+0000, which a refused payload may well contain; it is kept as
@@ -37,7 +10,7 @@ function storableText(text: string): string {
   return text.replaceAll('\u0000', '\uFFFD');
 }
 
-export class DeadLetterRepository {
+export class DeadLetterRepository implements DeadLetterStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(letters: readonly DeadLetter[]): Promise<void> {

@@ -1,14 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { DeviceEvent } from '../../devices/device.js';
+import type { DeviceEvent } from '../../kernel/device.js';
+import type { DeviceEventFilter, DeviceEventStore, StoredDeviceEvent } from '../../kernel/ports/device-event-store.js';
 import type { Database } from './schema.js';
 
-export interface StoredDeviceEvent extends DeviceEvent {
-  readonly id: number;
-  readonly receivedAt: number;
-}
-
 /** Discrete device events (error codes, arcs, quench) from the event topic. */
-export class DeviceEventRepository {
+export class DeviceEventRepository implements DeviceEventStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Stores events; a redelivered (device, ts, code) is stored once. */
@@ -32,7 +28,7 @@ export class DeviceEventRepository {
     }
   }
 
-  async list(filter: { deviceId?: string; code?: string; from?: number; to?: number; limit?: number }): Promise<{ items: StoredDeviceEvent[]; total: number }> {
+  async list(filter: DeviceEventFilter): Promise<{ items: StoredDeviceEvent[]; total: number }> {
     let query = this.db.selectFrom('device_events');
     if (filter.deviceId) query = query.where('device_id', '=', filter.deviceId);
     if (filter.code) query = query.where('code', '=', filter.code);

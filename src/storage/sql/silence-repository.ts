@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
-import { ScheduleSchema, type Silence } from '../../../rules/silences.js';
+import { ScheduleSchema, type Silence } from '../../silences/schedule.js';
 import type { Database, SilencesTable } from './schema.js';
 
 const RuleIds = z.array(z.string());

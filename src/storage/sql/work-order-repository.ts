@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
-import type { Grade } from '../../../rules/types.js';
-import { utcOffsetMs } from '../../devices/time-zone.js';
+import type { Grade } from '../../kernel/grades.js';
+import { utcOffsetMs } from '../../kernel/time/zone.js';
 import type { FaultType } from '../../workorders/clocks.js';
 import type { WorkOrderState } from '../../workorders/state-machine.js';
 import {

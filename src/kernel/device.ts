@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { MODALITIES } from '../catalogue/metrics.js';
-import { isTimeZone } from './time-zone.js';
+import { MODALITIES } from './catalogue/metrics.js';
+import { isTimeZone } from './time/zone.js';
 
 /** Ids travel in MQTT topics and URLs: keep them to a safe alphabet. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -42,4 +42,30 @@ export interface DeviceEvent {
   readonly code: string;
   readonly message?: string;
   readonly data?: Record<string, unknown>;
+}
+
+export type RegistrationSource = 'fleet' | 'api' | 'auto';
+export type DeviceState = 'online' | 'offline' | 'scanning' | 'standby' | 'service';
+
+/** A registered device with what ingest has learned about it. */
+export interface RegisteredDevice extends Device {
+  readonly source: RegistrationSource;
+  readonly status?: { readonly state: DeviceState; readonly ts: number };
+  readonly lastSeen?: number;
+  /** Metric names outside the modality's catalogue that were stored, flagged. */
+  readonly unknownMetrics: readonly string[];
+}
+
+export class UnknownSiteError extends Error {
+  constructor(readonly site: string) {
+    super(`site ${site} is not registered; create it first with POST /api/sites`);
+    this.name = 'UnknownSiteError';
+  }
+}
+
+export class DeviceConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeviceConflictError';
+  }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { parseDuration } from '../src/config/duration.js';
-import { IdSchema } from '../src/devices/device.js';
-import { isTimeZone } from '../src/devices/time-zone.js';
+import { parseDuration } from '../kernel/time/duration.js';
+import { IdSchema } from '../kernel/device.js';
+import { isTimeZone } from '../kernel/time/zone.js';
 
 /**
  * Silences (maintenance windows, 维护窗口 / 静默): while one is in force for a device, rules are

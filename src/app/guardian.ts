@@ -13,12 +13,12 @@ import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../storage/s
 import { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import { openSqliteTelemetryStore } from '../storage/sqlite-telemetry-store.js';
 import { openInfluxTelemetryStore } from '../storage/influx-telemetry-store.js';
-import type { TelemetryStore } from '../storage/telemetry-store.js';
-import { PACKAGE_ROOT, VERSION } from '../version.js';
-import { ConfigError } from '../config/load.js';
+import type { TelemetryStore } from '../kernel/ports/telemetry-store.js';
+import { PACKAGE_ROOT, VERSION } from './version.js';
+import { ConfigError } from '../kernel/errors.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { RuleEngine } from '../../rules/engine.js';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../kernel/time/duration.js';
 import { ApiTokenRepository } from '../storage/sql/token-repository.js';
 import { SqlWorkOrderStore } from '../storage/sql/work-order-repository.js';
 import { DEFAULT_CLOCK_POLICY } from '../workorders/clocks.js';
@@ -32,8 +32,7 @@ import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { startIngestPipeline, type IngestPipeline } from './ingest-pipeline.js';
-import { DEMO_FLEET } from '../../simulators/fleet.js';
-import { startSimulator, type SimulatorHandle } from '../../simulators/publisher.js';
+import type { SimulatorHandle } from '../../simulators/publisher.js';
 
 export interface GuardianOptions {
   readonly config: GuardianConfig;
@@ -107,7 +106,9 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     if (applied.length) logger.info({ migrations: applied }, 'database schema migrated');
 
     const registry = await DeviceRegistry.open(sql.db, now);
-    const fleet: FleetFile | undefined = config.fleetFile ? readFleetFile(config.fleetFile) : simulate ? DEMO_FLEET : undefined;
+    // The demo's simulated fleet is loaded only when it runs: the engine does not depend on it.
+    const demoFleet = simulate ? (await import('../../simulators/fleet.js')).DEMO_FLEET : undefined;
+    const fleet: FleetFile | undefined = config.fleetFile ? readFleetFile(config.fleetFile) : demoFleet;
     if (fleet) {
       for (const site of fleet.sites) await registry.upsertSite(site);
       for (const device of fleet.devices) {
@@ -294,7 +295,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
 
     let simulator: SimulatorHandle | undefined;
     if (simulate) {
-      const simFleet = fleet ?? DEMO_FLEET;
+      const { startSimulator } = await import('../../simulators/publisher.js');
+      const simFleet = fleet ?? demoFleet!;
       simulator = await startSimulator({
         url: mqttUrl,
         devices: simFleet.devices,

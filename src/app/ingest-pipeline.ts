@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../kernel/errors.js';
 import type { GuardianConfig } from '../config/schema.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
-import type { TelemetryStore } from '../storage/telemetry-store.js';
+import type { TelemetryStore } from '../kernel/ports/telemetry-store.js';
 import { DeadLetterQueue } from '../../collectors/dead-letter-queue.js';
 import type { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { Ingestor } from '../../collectors/ingestor.js';
