@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SilenceLookup } from '../kernel/ports/silence-lookup.js';
 import { finishedAt, SilenceSet, toSilence, type Silence, type SilenceSpec, type SilenceTarget } from './schedule.js';
-import type { SilenceRepository } from '../storage/sql/silence-repository.js';
+import type { SilenceStore } from './store.js';
 
 export class SilenceConflictError extends Error {
   constructor(message: string) {
@@ -33,14 +33,14 @@ export class SilenceService implements SilenceLookup {
   private readonly indexHistoryMs: number;
 
   private constructor(
-    private readonly repository: SilenceRepository,
+    private readonly repository: SilenceStore,
     private readonly options: SilenceServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
     this.indexHistoryMs = options.indexHistoryMs ?? 35 * 86_400_000;
   }
 
-  static async open(repository: SilenceRepository, options: SilenceServiceOptions = {}): Promise<SilenceService> {
+  static async open(repository: SilenceStore, options: SilenceServiceOptions = {}): Promise<SilenceService> {
     const service = new SilenceService(repository, options);
     await service.reload();
     return service;

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
 import { ScheduleSchema, type Silence } from '../../silences/schedule.js';
+import type { SilenceStore } from '../../silences/store.js';
 import type { Database, SilencesTable } from './schema.js';
 
 const RuleIds = z.array(z.string());
@@ -48,7 +49,7 @@ function fromRow(row: Selectable<SilencesTable>): Silence {
  * Silences (maintenance windows) in the SQL database. Like Alertmanager's, a silence is never
  * deleted: expiring it sets `expired_at` and keeps the row as history.
  */
-export class SilenceRepository {
+export class SilenceRepository implements SilenceStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async create(silence: Silence): Promise<void> {
