@@ -12,6 +12,7 @@
 import type { Modality } from '../src/kernel/catalogue/metrics.js';
 import type { DeviceEvent } from '../src/kernel/device.js';
 import { DeviceRegistry } from '../src/devices/registry.js';
+import { SqlDeviceStore } from '../src/storage/sql/device-repository.js';
 import { silentLogger } from '../src/app/log.js';
 import { AlertRepository } from '../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase } from '../src/storage/sql/database.js';
@@ -213,7 +214,7 @@ export async function runCase(kase: DetectionCase, seed: number, context: Harnes
   const db = await openSqlDatabase({ sqliteFile: ':memory:' });
   try {
     await migrateToLatest(db);
-    const registry = await DeviceRegistry.open(db.db, () => from);
+    const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db), () => from);
     const device = await registry.upsert(sim.device, 'fleet');
     const rulesInForce = context.rules.forDevice(device);
     const logger = silentLogger();

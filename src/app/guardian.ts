@@ -8,6 +8,7 @@ import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../bro
 import type { GuardianConfig } from '../config/schema.js';
 import { readFleetFile, type FleetFile } from '../devices/fleet-file.js';
 import { DeviceRegistry } from '../devices/registry.js';
+import { SqlDeviceStore } from '../storage/sql/device-repository.js';
 import { DeadLetterRepository } from '../storage/sql/dead-letter-repository.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../storage/sql/database.js';
 import { DeviceEventRepository } from '../storage/sql/event-repository.js';
@@ -105,7 +106,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const applied = await migrateToLatest(sql);
     if (applied.length) logger.info({ migrations: applied }, 'database schema migrated');
 
-    const registry = await DeviceRegistry.open(sql.db, now);
+    const registry = await DeviceRegistry.open(new SqlDeviceStore(sql.db), now);
     // The demo's simulated fleet is loaded only when it runs: the engine does not depend on it.
     const demoFleet = simulate ? (await import('../../simulators/fleet.js')).DEMO_FLEET : undefined;
     const fleet: FleetFile | undefined = config.fleetFile ? readFleetFile(config.fleetFile) : demoFleet;

@@ -1,34 +1,11 @@
 import type { z } from 'zod';
-import type { Kysely, Selectable } from 'kysely';
-import type { Database, DevicesTable } from '../storage/sql/schema.js';
 import type { Modality } from '../kernel/catalogue/metrics.js';
 import { DeviceSchema, SiteSchema, DeviceConflictError, UnknownSiteError, type DeviceInput, type DeviceState, type RegisteredDevice, type RegistrationSource, type Site } from '../kernel/device.js';
 import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
-
-function toRegistered(row: Selectable<DevicesTable>): RegisteredDevice {
-  const location =
-    row.department !== null
-      ? { department: row.department, ...(row.floor !== null && { floor: row.floor }), ...(row.room !== null && { room: row.room }) }
-      : undefined;
-  return {
-    id: row.id,
-    site: row.site,
-    modality: row.modality as Modality,
-    vendor: row.vendor,
-    model: row.model,
-    ...(row.serial !== null && { serial: row.serial }),
-    ...(row.install_date !== null && { installDate: row.install_date }),
-    ...(row.name !== null && { name: row.name }),
-    ...(location && { location }),
-    source: row.source as RegistrationSource,
-    ...(row.status !== null && row.status_ts !== null && { status: { state: row.status as DeviceState, ts: Number(row.status_ts) } }),
-    ...(row.last_seen_ts !== null && { lastSeen: Number(row.last_seen_ts) }),
-    unknownMetrics: row.unknown_metrics ? (JSON.parse(row.unknown_metrics) as string[]) : [],
-  };
-}
+import type { DeviceStore } from './store.js';
 
 /**
- * The device registry: sites and devices in the SQL database, mirrored in memory because the
+ * The device registry: sites and devices in a `DeviceStore` (the SQL database), mirrored in memory because the
  * collector looks a device up for every message. Last-seen times are kept in memory and written
  * back in bulk by `flush()` rather than once per message.
  */
@@ -38,16 +15,14 @@ export class DeviceRegistry implements DeviceDirectory {
   private readonly dirtyLastSeen = new Map<string, number>();
 
   private constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: DeviceStore,
     private readonly now: () => number,
   ) {}
 
-  static async open(db: Kysely<Database>, now: () => number = Date.now): Promise<DeviceRegistry> {
-    const registry = new DeviceRegistry(db, now);
-    for (const row of await db.selectFrom('sites').selectAll().execute()) {
-      registry.sites.set(row.id, { id: row.id, name: row.name, timezone: row.timezone, ...(row.name_en !== null && { nameEn: row.name_en }) });
-    }
-    for (const row of await db.selectFrom('devices').selectAll().execute()) registry.devices.set(row.id, toRegistered(row));
+  static async open(store: DeviceStore, now: () => number = Date.now): Promise<DeviceRegistry> {
+    const registry = new DeviceRegistry(store, now);
+    for (const site of await store.loadSites()) registry.sites.set(site.id, site);
+    for (const device of await store.loadDevices()) registry.devices.set(device.id, device);
     return registry;
   }
 
@@ -72,12 +47,7 @@ export class DeviceRegistry implements DeviceDirectory {
   /** Creates or updates a site. */
   async upsertSite(input: z.input<typeof SiteSchema>): Promise<Site> {
     const site = SiteSchema.parse(input);
-    const row = { id: site.id, name: site.name, name_en: site.nameEn ?? null, timezone: site.timezone };
-    await this.db
-      .insertInto('sites')
-      .values({ ...row, created_at: this.now() })
-      .onConflict((oc) => oc.column('id').doUpdateSet(row))
-      .execute();
+    await this.store.upsertSite(site, this.now());
     this.sites.set(site.id, site);
     return site;
   }
@@ -101,28 +71,10 @@ export class DeviceRegistry implements DeviceDirectory {
       throw new DeviceConflictError(`device ${device.id} is registered at site ${existing.site}, not ${device.site}`);
     }
     if (!this.sites.has(device.site)) await this.upsertSite({ id: device.site, name: device.site });
-    const now = this.now();
-    const row = {
-      site: device.site,
-      modality: device.modality,
-      vendor: device.vendor,
-      model: device.model,
-      serial: device.serial ?? null,
-      install_date: device.installDate ?? null,
-      name: device.name ?? null,
-      department: device.location?.department ?? null,
-      floor: device.location?.floor ?? null,
-      room: device.location?.room ?? null,
-      updated_at: now,
-    };
     // A device that reported first and is described later keeps "auto" only until a person or
     // the fleet file describes it.
     const keptSource = existing && source === 'auto' ? existing.source : source;
-    await this.db
-      .insertInto('devices')
-      .values({ id: device.id, ...row, source: keptSource, created_at: now, status: null, status_ts: null, last_seen_ts: null, unknown_metrics: null })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ ...row, source: keptSource }))
-      .execute();
+    await this.store.upsertDevice(device, keptSource, this.now());
     const registered: RegisteredDevice = {
       ...device,
       source: keptSource,
@@ -167,7 +119,7 @@ export class DeviceRegistry implements DeviceDirectory {
     const device = this.devices.get(id);
     if (!device) return false;
     const at = device.status && device.status.ts > ts ? Math.max(receivedAt, device.status.ts) : ts;
-    await this.db.updateTable('devices').set({ status: state, status_ts: at }).where('id', '=', id).execute();
+    await this.store.setStatus(id, state, at);
     this.devices.set(id, { ...device, status: { state, ts: at } });
     return true;
   }
@@ -189,7 +141,7 @@ export class DeviceRegistry implements DeviceDirectory {
     if (added.length === 0) return;
     const unknownMetrics = [...device.unknownMetrics, ...added].sort();
     this.devices.set(id, { ...device, unknownMetrics });
-    await this.db.updateTable('devices').set({ unknown_metrics: JSON.stringify(unknownMetrics) }).where('id', '=', id).execute();
+    await this.store.setUnknownMetrics(id, unknownMetrics);
   }
 
   /** Writes pending last-seen times. */
@@ -197,8 +149,6 @@ export class DeviceRegistry implements DeviceDirectory {
     if (this.dirtyLastSeen.size === 0) return;
     const pending = [...this.dirtyLastSeen];
     this.dirtyLastSeen.clear();
-    await this.db.transaction().execute(async (trx) => {
-      for (const [id, ts] of pending) await trx.updateTable('devices').set({ last_seen_ts: ts }).where('id', '=', id).execute();
-    });
+    await this.store.setLastSeen(pending);
   }
 }

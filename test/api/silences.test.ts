@@ -10,6 +10,7 @@ import { RuleSet } from '../../rules/rule-set.js';
 import type { ApiContext } from '../../src/api/context.js';
 import { buildApiServer } from '../../src/api/server.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
+import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { startGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
 import { SilenceService } from '../../src/silences/silence-service.js';
@@ -63,7 +64,7 @@ describe('silences API', () => {
   beforeAll(async () => {
     sql = await openSqlDatabase({ sqliteFile: join(dir.path, 'guardian.db') });
     await migrateToLatest(sql);
-    const registry = await DeviceRegistry.open(sql.db, () => now);
+    const registry = await DeviceRegistry.open(new SqlDeviceStore(sql.db), () => now);
     await registry.upsertSite({ id: 'yantai', name: '烟台医院' });
     await registry.upsertSite({ id: 'berlin', name: 'Charité', timezone: 'Europe/Berlin' });
     await registry.upsert({ id: 'yt-mr-01', site: 'yantai', modality: 'MR', vendor: 'Siemens', model: 'Avanto' }, 'api');

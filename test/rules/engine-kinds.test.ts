@@ -7,6 +7,7 @@ import type { SilenceLookup } from '../../src/kernel/ports/silence-lookup.js';
 import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
+import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { silentLogger } from '../../src/app/log.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase } from '../../src/storage/sql/database.js';
@@ -151,7 +152,7 @@ async function setup(options: { reorderMs?: number; silences?: SilenceLookup; da
   const db = await openSqlDatabase({ sqliteFile: join(dir.path, 'guardian.db') });
   cleanup.push(() => db.close());
   await migrateToLatest(db);
-  const registry = await DeviceRegistry.open(db.db);
+  const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db));
   await registry.upsert({ id: 'MR-1', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }, 'api');
   await registry.upsert({ id: 'CT-1', site: 'h1', modality: 'CT', vendor: 'GE', model: 'Revolution' }, 'api');
   const rules = new RuleSet(packs, logger);

@@ -4,6 +4,7 @@ import { RuleEngine } from '../../rules/engine.js';
 import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
+import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { silentLogger } from '../../src/app/log.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
@@ -21,7 +22,7 @@ async function setup(dataDir: string): Promise<{ db: SqlDatabase; engine: RuleEn
   const db = await openSqlDatabase({ sqliteFile: join(dataDir, 'guardian.db') });
   cleanup.push(() => db.close());
   await migrateToLatest(db);
-  const registry = await DeviceRegistry.open(db.db);
+  const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db));
   await registry.upsert({ id: 'MR-9', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }, 'api');
   const rules = new RuleSet(PACKS, logger);
   const loaded = await rules.load();

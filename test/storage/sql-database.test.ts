@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/kernel/errors.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
+import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import type { StoredAlert } from '../../src/kernel/ports/alert-store.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
@@ -93,7 +94,7 @@ function describeSqlDatabase(title: string, makeTarget: () => Target, skip = fal
     it('registers, updates and lists devices, and reads them back after a restart', async () => {
       const database = await migrated();
       let clock = T0;
-      const registry = await DeviceRegistry.open(database.db, () => clock);
+      const registry = await DeviceRegistry.open(new SqlDeviceStore(database.db), () => clock);
       await registry.upsertSite({ id: 'yt-hospital', name: '烟台毓璜顶医院', nameEn: 'Yantai Yuhuangding Hospital', timezone: 'Asia/Shanghai' });
       await registry.create(
         { id: 'yt-mr-01', site: 'yt-hospital', modality: 'MR', vendor: 'Siemens', model: 'MAGNETOM Vida', serial: 'S-1', installDate: '2021-03-04', location: { department: '放射科', floor: '2F', room: 'MR-1' } },
@@ -108,7 +109,7 @@ function describeSqlDatabase(title: string, makeTarget: () => Target, skip = fal
       await registry.flush();
       await expect(registry.create({ id: 'yt-ct-02', site: 'elsewhere', modality: 'CT', vendor: 'GE', model: 'x' }, 'api')).rejects.toThrow(/not registered/);
 
-      const reopened = await DeviceRegistry.open(database.db);
+      const reopened = await DeviceRegistry.open(new SqlDeviceStore(database.db));
       expect(reopened.listSites()).toEqual([{ id: 'yt-hospital', name: '烟台毓璜顶医院', nameEn: 'Yantai Yuhuangding Hospital', timezone: 'Asia/Shanghai' }]);
       expect(reopened.list().map((d) => d.id)).toEqual(['yt-ct-01', 'yt-mr-01']);
       expect(reopened.list({ modality: 'MR' }).map((d) => d.id)).toEqual(['yt-mr-01']);

@@ -5,6 +5,7 @@ import { RuleEngine } from '../../rules/engine.js';
 import type { SilenceLookup } from '../../src/kernel/ports/silence-lookup.js';
 import { RuleSet } from '../../rules/rule-set.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
+import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { silentLogger } from '../../src/app/log.js';
 import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
 import { migrateToLatest, openSqlDatabase } from '../../src/storage/sql/database.js';
@@ -60,7 +61,7 @@ async function setup(options: { silences?: SilenceLookup } = {}) {
   const db = await openSqlDatabase({ sqliteFile: join(dir.path, 'guardian.db') });
   cleanup.push(() => db.close());
   await migrateToLatest(db);
-  const registry = await DeviceRegistry.open(db.db);
+  const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db));
   await registry.upsertSite({ id: 'h1', name: '测试医院' });
   await registry.upsert({ id: 'MR-1', site: 'h1', modality: 'MR', vendor: 'Siemens', model: 'Avanto', installDate: '2019-05-01', location: { department: '放射科', floor: '1', room: '105' } }, 'api');
   const rules = new RuleSet(join(dir.path, 'packs'), logger);
