@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { STAFF, type Principal, type Role } from '../auth/roles.js';
+import type { ApiTokens } from '../auth/tokens.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -18,17 +19,14 @@ declare module 'fastify' {
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
-export interface TokenLookup {
-  lookup(token: string): Principal | undefined;
-}
-
 /**
  * Bearer-token authentication and role checks for every route not marked `config.public`. The
  * configured admin token is compared as a digest in constant time; other tokens are looked up by
- * digest. No valid token: 401. A role the route does not allow: 403.
+ * digest in the token store (shared by every engine on the database). No valid token: 401. A role
+ * the route does not allow: 403. A store that cannot be asked: 503 (not 401: the token may be good).
  */
 export const authPlugin = fp(
-  async (app: FastifyInstance, options: { adminToken: string; tokens?: TokenLookup }) => {
+  async (app: FastifyInstance, options: { adminToken: string; tokens?: Pick<ApiTokens, 'authenticate'> }) => {
     const expected = digest(options.adminToken);
     app.decorateRequest('principal', null as unknown as Principal);
     app.addHook('onRequest', async (request, reply) => {
@@ -37,8 +35,16 @@ export const authPlugin = fp(
       const header = request.headers.authorization;
       const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
       const token = match?.[1];
-      const principal: Principal | undefined =
-        token === undefined ? undefined : timingSafeEqual(digest(token), expected) ? { name: 'admin', role: 'admin' } : options.tokens?.lookup(token);
+      let principal: Principal | undefined;
+      if (token !== undefined && timingSafeEqual(digest(token), expected)) principal = { name: 'admin', role: 'admin' };
+      else if (token !== undefined && options.tokens) {
+        try {
+          principal = await options.tokens.authenticate(token);
+        } catch (error) {
+          request.log.error({ err: error }, 'could not check a bearer token');
+          return reply.code(503).header('retry-after', '1').send({ error: 'unavailable', message: 'the token store cannot be reached; try again shortly' });
+        }
+      }
       if (!principal) {
         return reply
           .code(401)

@@ -7,7 +7,7 @@ import type { DeadLetterRepository } from '../storage/sql/dead-letter-repository
 import type { DeviceEventRepository } from '../storage/sql/event-repository.js';
 import type { TelemetryStore } from '../kernel/ports/telemetry-store.js';
 import type { SilenceService } from '../silences/silence-service.js';
-import type { ApiTokenRepository } from '../storage/sql/token-repository.js';
+import type { ApiTokens } from '../auth/tokens.js';
 import type { WorkOrderService } from '../workorders/service.js';
 
 /** A dependency /readyz checks: the broker connection, each store. */
@@ -28,7 +28,7 @@ export interface ApiContext {
   readonly silences: SilenceService;
   readonly workOrders: WorkOrderService;
   /** API tokens with roles, beside the admin token. */
-  readonly tokens: ApiTokenRepository;
+  readonly tokens: ApiTokens;
   readonly metrics: Registry;
   readonly readiness: readonly ReadinessCheck[];
   /** Bearer tokens accepted with full rights. */

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ROLES } from '../auth/roles.js';
-import { TokenNameTakenError, type ApiTokenRepository } from '../storage/sql/token-repository.js';
+import { TokenNameTakenError } from '../auth/tokens.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
-import { IsoTime, list } from './schemas.js';
+import { IsoTime, list, ListQuery } from './schemas.js';
 import { iso } from './time-params.js';
 
 const TokenView = z.object({
@@ -17,13 +17,16 @@ const TokenView = z.object({
 });
 
 /** API tokens with roles; admin only. The token itself is shown once, when created. */
-export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { tokens: ApiTokenRepository } }> = async (app, { ctx }) => {
+export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const admin = { roles: ['admin'] as const };
-  app.get('/api/tokens', { config: admin, schema: { tags: ['access'], summary: 'API tokens (without the secrets)', response: { 200: list(TokenView) } } }, async () => {
-    const tokens = await ctx.tokens.list();
-    const items = tokens.map(({ revokedAt, createdAt, ...t }) => ({ ...t, createdAt: iso(createdAt), ...(revokedAt !== undefined && { revokedAt: iso(revokedAt) }) }));
-    return { items, total: items.length };
-  });
+  app.get(
+    '/api/tokens',
+    { config: admin, schema: { tags: ['access'], summary: 'API tokens (without the secrets), oldest first', querystring: ListQuery, response: { 200: list(TokenView) } } },
+    async (request) => {
+      const { items, total } = await ctx.tokens.list({ limit: request.query.limit, offset: request.query.offset });
+      return { items: items.map(({ revokedAt, createdAt, ...t }) => ({ ...t, createdAt: iso(createdAt), ...(revokedAt !== undefined && { revokedAt: iso(revokedAt) }) })), total };
+    },
+  );
 
   app.post(
     '/api/tokens',
@@ -62,7 +65,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { tokens: Ap
 
   app.delete(
     '/api/tokens/:name',
-    { config: admin, schema: { tags: ['access'], summary: 'Revoke a token', params: z.object({ name: z.string().min(1) }), response: { 204: z.null().describe('revoked'), 404: ErrorBody } } },
+    { config: admin, schema: { tags: ['access'], summary: 'Revoke a token; every engine on the database refuses it within 5 seconds', params: z.object({ name: z.string().min(1) }), response: { 204: z.null().describe('revoked'), 404: ErrorBody } } },
     async (request, reply) => {
       if (!(await ctx.tokens.revoke(request.params.name, ctx.now()))) return reply.code(404).send({ error: 'not_found', message: `no live token named ${request.params.name}` });
       ctx.logger.info({ token: request.params.name, by: request.principal.name }, 'API token revoked');

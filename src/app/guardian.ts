@@ -21,6 +21,7 @@ import { RuleSet } from '../../rules/rule-set.js';
 import { RuleEngine } from '../../rules/engine.js';
 import { parseDuration } from '../kernel/time/duration.js';
 import { ApiTokenRepository } from '../storage/sql/token-repository.js';
+import { TokenService } from '../auth/tokens.js';
 import { SqlWorkOrderStore } from '../storage/sql/work-order-repository.js';
 import { DEFAULT_CLOCK_POLICY } from '../workorders/clocks.js';
 import { WorkOrderService } from '../workorders/service.js';
@@ -43,6 +44,8 @@ export interface GuardianOptions {
   /** Serve the HTTP API (off for `guardian collect --no-http`). */
   readonly http?: boolean;
   readonly now?: () => number;
+  /** How long an API token lookup is reused (0–5 s; default 2 s): the delay before another engine's token changes count here. */
+  readonly tokenCacheMs?: number;
 }
 
 export interface RunningGuardian {
@@ -205,7 +208,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       clearInterval(breachCheck);
       await workOrders.idle();
     });
-    const tokens = await ApiTokenRepository.open(sql.db);
+    // Looked up in the shared database with a short cache, so tokens issued or revoked by another engine count here too.
+    const tokens = new TokenService(new ApiTokenRepository(sql.db), { ...(options.tokenCacheMs !== undefined && { cacheMs: options.tokenCacheMs }) });
 
     const pipeline = await startIngestPipeline({
       config,

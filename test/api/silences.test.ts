@@ -19,6 +19,7 @@ import type { DeadLetterRepository } from '../../src/storage/sql/dead-letter-rep
 import type { DeviceEventRepository } from '../../src/storage/sql/event-repository.js';
 import { SilenceRepository } from '../../src/storage/sql/silence-repository.js';
 import { ApiTokenRepository } from '../../src/storage/sql/token-repository.js';
+import { TokenService } from '../../src/auth/tokens.js';
 import type { TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 import type { WorkOrderService } from '../../src/workorders/service.js';
 import { toSilence, SilenceSpecSchema, type SilenceSpecInput } from '../../src/silences/schedule.js';
@@ -73,7 +74,7 @@ describe('silences API', () => {
     const rules = new RuleSet(PACKS);
     expect((await rules.load()).ok).toBe(true);
     service = await SilenceService.open(new SilenceRepository(sql.db), { now: () => now });
-    const tokens = await ApiTokenRepository.open(sql.db);
+    const tokens = new TokenService(new ApiTokenRepository(sql.db));
     engineerToken = (await tokens.create({ name: 'wang', role: 'engineer' }, 'admin', now)).token;
     hospitalToken = (await tokens.create({ name: 'yantai-equipment', role: 'hospital', siteId: 'yantai' }, 'admin', now)).token;
     const ctx: ApiContext = {

@@ -1,79 +1,59 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Principal, Role } from '../../auth/roles.js';
+import { TokenNameTakenError, type ApiToken, type NewApiToken, type TokenPage, type TokenStore } from '../../auth/tokens.js';
 import type { Database } from './schema.js';
 
-export interface ApiToken {
-  readonly name: string;
-  readonly role: Role;
-  readonly siteId?: string;
-  readonly createdAt: number;
-  readonly createdBy: string;
-  readonly revokedAt?: number;
-}
-
-export const tokenDigest = (token: string): string => createHash('sha256').update(token).digest('hex');
-
-export class TokenNameTakenError extends Error {
-  constructor(name: string) {
-    super(`a token named ${name} exists already`);
-    this.name = 'TokenNameTakenError';
-  }
+/** A unique-constraint violation on either database. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 /**
- * API tokens with roles. Only a digest of each token is stored; the token itself is shown once,
- * when it is created. Lookups hit an in-memory copy refreshed on every change.
+ * API tokens with roles in the SQL database. Only a digest of each token is stored (unique, so a
+ * lookup is one index probe); the cache in front of it is the auth feature's TokenService.
  */
-export class ApiTokenRepository {
-  private byDigest = new Map<string, Principal>();
+export class ApiTokenRepository implements TokenStore {
+  constructor(private readonly db: Kysely<Database>) {}
 
-  private constructor(private readonly db: Kysely<Database>) {}
-
-  static async open(db: Kysely<Database>): Promise<ApiTokenRepository> {
-    const repository = new ApiTokenRepository(db);
-    await repository.refresh();
-    return repository;
+  async insert(token: NewApiToken): Promise<void> {
+    const taken = async () => (await this.db.selectFrom('api_tokens').select('id').where('name', '=', token.name).executeTakeFirst()) !== undefined;
+    if (await taken()) throw new TokenNameTakenError(token.name);
+    try {
+      await this.db
+        .insertInto('api_tokens')
+        .values({ name: token.name, role: token.role, site_id: token.siteId ?? null, digest: token.digest, created_at: token.createdAt, created_by: token.createdBy, revoked_at: null })
+        .execute();
+    } catch (error) {
+      // Another engine took the name between the look and the insert.
+      if (isUniqueViolation(error) && (await taken())) throw new TokenNameTakenError(token.name);
+      throw error;
+    }
   }
 
-  async refresh(): Promise<void> {
-    const rows = await this.db.selectFrom('api_tokens').selectAll().where('revoked_at', 'is', null).execute();
-    this.byDigest = new Map(rows.map((r) => [r.digest, { name: r.name, role: r.role as Role, ...(r.site_id !== null && { siteId: r.site_id }) }]));
+  async findLive(digest: string): Promise<Principal | undefined> {
+    const row = await this.db.selectFrom('api_tokens').select(['name', 'role', 'site_id']).where('digest', '=', digest).where('revoked_at', 'is', null).executeTakeFirst();
+    return row && { name: row.name, role: row.role as Role, ...(row.site_id !== null && { siteId: row.site_id }) };
   }
 
-  /** The principal of a presented token, if it is a live one. */
-  lookup(token: string): Principal | undefined {
-    return this.byDigest.get(tokenDigest(token));
+  async list(page: TokenPage): Promise<{ items: ApiToken[]; total: number }> {
+    const total = await this.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset).execute();
+    return {
+      total: Number(total?.n ?? 0),
+      items: rows.map((r) => ({
+        name: r.name,
+        role: r.role as Role,
+        ...(r.site_id !== null && { siteId: r.site_id }),
+        createdAt: Number(r.created_at),
+        createdBy: r.created_by,
+        ...(r.revoked_at !== null && { revokedAt: Number(r.revoked_at) }),
+      })),
+    };
   }
 
-  async create(input: { name: string; role: Role; siteId?: string }, createdBy: string, now: number): Promise<{ token: string; record: ApiToken }> {
-    const token = `rg_${randomBytes(24).toString('base64url')}`;
-    const existing = await this.db.selectFrom('api_tokens').select('id').where('name', '=', input.name).executeTakeFirst();
-    if (existing) throw new TokenNameTakenError(input.name);
-    await this.db
-      .insertInto('api_tokens')
-      .values({ name: input.name, role: input.role, site_id: input.siteId ?? null, digest: tokenDigest(token), created_at: now, created_by: createdBy, revoked_at: null })
-      .execute();
-    await this.refresh();
-    return { token, record: { name: input.name, role: input.role, ...(input.siteId && { siteId: input.siteId }), createdAt: now, createdBy } };
-  }
-
-  async list(): Promise<ApiToken[]> {
-    const rows = await this.db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
-    return rows.map((r) => ({
-      name: r.name,
-      role: r.role as Role,
-      ...(r.site_id !== null && { siteId: r.site_id }),
-      createdAt: r.created_at,
-      createdBy: r.created_by,
-      ...(r.revoked_at !== null && { revokedAt: r.revoked_at }),
-    }));
-  }
-
-  /** Revokes a token by name; false when there is no live token of that name. */
-  async revoke(name: string, now: number): Promise<boolean> {
-    const result = await this.db.updateTable('api_tokens').set({ revoked_at: now }).where('name', '=', name).where('revoked_at', 'is', null).executeTakeFirst();
-    await this.refresh();
+  async revoke(name: string, at: number): Promise<boolean> {
+    const result = await this.db.updateTable('api_tokens').set({ revoked_at: at }).where('name', '=', name).where('revoked_at', 'is', null).executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
 }
