@@ -50,6 +50,12 @@ describe('timestamps', () => {
     expect(parseTimestamp(1e17)).toMatchObject({ ok: false, reason: 'invalid_ts' });
     expect(parseTimestamp(true)).toMatchObject({ ok: false, reason: 'invalid_ts' });
   });
+  it('reads ISO text as the API and silences do: lower-case t and z accepted, 24:00 refused', () => {
+    expect(parseTimestamp('2026-11-25t08:00:00z')).toEqual({ ok: true, ts: NOW });
+    expect(parseTimestamp('2026-11-25T16:00:00+0800')).toEqual({ ok: true, ts: NOW });
+    expect(parseTimestamp('2026-11-24T24:00:00Z')).toMatchObject({ ok: false, reason: 'invalid_ts', detail: expect.stringContaining('not a real time') });
+    expect(parseTimestamp('2026-02-31T08:00:00Z')).toEqual({ ok: false, reason: 'invalid_ts', detail: 'ts "2026-02-31T08:00:00Z" is not a real date' });
+  });
 });
 
 describe('payload reading', () => {
