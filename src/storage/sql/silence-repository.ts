@@ -1,10 +1,24 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
 import { ScheduleSchema, type Silence } from '../../silences/schedule.js';
 import type { SilenceStore } from '../../silences/store.js';
 import type { Database, SilencesTable } from './schema.js';
 
 const RuleIds = z.array(z.string());
+
+/** Which silences a list covers: those of a site (its own and its devices'), of a device (its own and its site's). */
+export interface SilenceScope {
+  readonly site?: string;
+  readonly device?: { readonly id: string; readonly site?: string };
+}
+
+/**
+ * Over at `now` as far as SQL can tell: expired by hand, or a one-off window that has ended. Each
+ * comparison is guarded by `is not null` so the result is never NULL, which `not` would keep NULL.
+ */
+function over(eb: ExpressionBuilder<Database, 'silences'>, now: number) {
+  return eb.or([eb.and([eb('expired_at', 'is not', null), eb('expired_at', '<=', now)]), eb.and([eb('ends_at', 'is not', null), eb('ends_at', '<=', now)])]);
+}
 
 function toRow(s: Silence): Insertable<SilencesTable> {
   return {
@@ -67,6 +81,54 @@ export class SilenceRepository implements SilenceStore {
     if (options.includeExpired === false) query = query.where('expired_at', 'is', null);
     const rows = await query.orderBy('created_at').orderBy('id').execute();
     return rows.map(fromRow);
+  }
+
+  /**
+   * Silences in scope that SQL cannot tell are over at `now`: not expired by hand, and not a
+   * one-off window that has ended. Few (what is in force or still to come, and recurring ones whose
+   * schedule may have run out), so the caller reads their status from the schedule.
+   */
+  async unfinished(scope: SilenceScope, now: number): Promise<Silence[]> {
+    const rows = await this.scoped(scope)
+      .where((eb) => eb.not(over(eb, now)))
+      .selectAll()
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Silences in scope that are over at `now` (expired by hand, a one-off window ended, or one of
+   * `overIds`: recurring ones the caller found over), newest end first — the expiry, else the last
+   * change — filtered, counted and paged in SQL: this history only grows.
+   */
+  async finished(scope: SilenceScope, now: number, overIds: readonly string[], page: { limit: number; offset: number }): Promise<{ items: Silence[]; total: number }> {
+    const query = this.scoped(scope).where((eb) => (overIds.length ? eb.or([over(eb, now), eb('id', 'in', [...overIds])]) : over(eb, now)));
+    const total = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await query
+      .selectAll()
+      .orderBy((eb) => eb.fn.coalesce('expired_at', 'updated_at'), 'desc')
+      .orderBy('id')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
+    return { items: rows.map(fromRow), total: Number(total?.n ?? 0) };
+  }
+
+  /** Silences of a site (its own and its devices'), of a device (its own and its site's), or all. */
+  private scoped(scope: SilenceScope) {
+    let query = this.db.selectFrom('silences');
+    if (scope.site !== undefined) {
+      const site = scope.site;
+      // A silence's site: its own, or its device's.
+      query = query.where((eb) =>
+        eb.or([eb('site_id', '=', site), eb.and([eb('site_id', 'is', null), eb('device_id', 'in', eb.selectFrom('devices').select('devices.id').where('devices.site', '=', site))])]),
+      );
+    }
+    if (scope.device !== undefined) {
+      const { id, site } = scope.device;
+      query = query.where((eb) => (site === undefined ? eb('device_id', '=', id) : eb.or([eb('device_id', '=', id), eb.and([eb('device_id', 'is', null), eb('site_id', '=', site)])])));
+    }
+    return query;
   }
 
   /** Replaces a silence's fields (not its id or creation time); false if there is none with its id. */

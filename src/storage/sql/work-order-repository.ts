@@ -238,15 +238,27 @@ export class SqlWorkOrderStore implements WorkOrderStore {
   }
 
   async list(filter: WorkOrderFilter): Promise<WorkOrder[]> {
-    let query = this.db.selectFrom('work_orders').selectAll();
+    const rows = await this.matching(filter).selectAll().orderBy('reported_at', 'desc').orderBy('id', 'desc').execute();
+    return rows.map(toWorkOrder);
+  }
+
+  /** One page of `list`, newest report first, with the number of all matches: filtered, counted and paged in SQL. */
+  async page(filter: WorkOrderFilter, page: { limit: number; offset: number }): Promise<{ items: WorkOrder[]; total: number }> {
+    const query = this.matching(filter);
+    const total = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await query.selectAll().orderBy('reported_at', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute();
+    return { items: rows.map(toWorkOrder), total: Number(total?.n ?? 0) };
+  }
+
+  private matching(filter: WorkOrderFilter) {
+    let query = this.db.selectFrom('work_orders');
     if (filter.site) query = query.where('site_id', '=', filter.site);
     if (filter.device) query = query.where('device_id', '=', filter.device);
     if (filter.status && filter.status.length > 0) query = query.where('status', 'in', [...filter.status]);
     if (filter.grade) query = query.where('grade', '=', filter.grade);
     if (filter.kind) query = query.where('kind', '=', filter.kind);
     if (filter.identity) query = query.where('identity', '=', filter.identity);
-    const rows = await query.orderBy('reported_at', 'desc').orderBy('id', 'desc').execute();
-    return rows.map(toWorkOrder);
+    return query;
   }
 
   async latestForIdentity(identity: string): Promise<WorkOrder | undefined> {
@@ -310,5 +322,27 @@ export class SqlWorkOrderStore implements WorkOrderStore {
     if (filter.to !== undefined) query = query.where('due_at', '<', filter.to);
     const rows = await query.orderBy('due_at').execute();
     return rows.map((r) => ({ workOrderId: r.work_order_id, clock: r.clock, dueAt: r.due_at, detectedAt: r.detected_at, grade: r.grade as Grade, siteId: r.site_id }));
+  }
+
+  /** One page of breaches (escalations), oldest due first, each with its work order's number; paged in SQL. */
+  async breachPage(filter: { site?: string; from?: number; to?: number }, page: { limit: number; offset: number }): Promise<{ items: Array<Breach & { number?: string }>; total: number }> {
+    let query = this.db.selectFrom('work_order_breaches as b');
+    if (filter.site) query = query.where('b.site_id', '=', filter.site);
+    if (filter.from !== undefined) query = query.where('b.due_at', '>=', filter.from);
+    if (filter.to !== undefined) query = query.where('b.due_at', '<', filter.to);
+    const total = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
+    const rows = await query
+      .leftJoin('work_orders as w', 'w.id', 'b.work_order_id')
+      .select(['b.work_order_id', 'b.clock', 'b.due_at', 'b.detected_at', 'b.grade', 'b.site_id', 'w.number'])
+      .orderBy('b.due_at')
+      .orderBy('b.work_order_id')
+      .orderBy('b.clock')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute();
+    return {
+      total: Number(total?.n ?? 0),
+      items: rows.map((r) => ({ workOrderId: r.work_order_id, clock: r.clock, dueAt: r.due_at, detectedAt: r.detected_at, grade: r.grade as Grade, siteId: r.site_id, ...(r.number !== null && { number: r.number }) })),
+    };
   }
 }
