@@ -52,21 +52,25 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
           site: z.string().optional(),
           grade: z.enum(GRADES).optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
         }),
         response: { 200: list(AlertView) },
       },
     },
     async (request) => {
       const q = request.query;
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0 };
+      // The engine's alerts are its working state, held in memory and evaluated on every sample
+      // (the SQL copy is only what a restart resumes from), so they are filtered and paged here.
       const matching = ctx.alerts
         .list()
         .map((a) => ({ alert: a, device: ctx.registry.get(a.deviceId) }))
         .filter(({ alert, device }) => {
           if (q.state ? alert.record.state !== q.state : alert.record.state === 'normal') return false;
           if (q.device && alert.deviceId !== q.device) return false;
-          if (q.site && device?.site !== q.site) return false;
-          // Hospital viewers see the alerts of their own site only.
-          if (request.principal.role === 'hospital' && device?.site !== request.principal.siteId) return false;
+          if (sites.site !== undefined && device?.site !== sites.site) return false;
+          if (!request.access.canSee(device?.site)) return false;
           if (q.grade && alert.record.grade !== q.grade) return false;
           return true;
         })
@@ -75,7 +79,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
             (b.alert.record.grade && a.alert.record.grade ? compareGrades(b.alert.record.grade, a.alert.record.grade) : b.alert.record.grade ? 1 : a.alert.record.grade ? -1 : 0) ||
             b.alert.updatedAt - a.alert.updatedAt,
         );
-      const items = matching.slice(0, q.limit).map(({ alert, device }) => {
+      const items = matching.slice(q.offset, q.offset + q.limit).map(({ alert, device }) => {
         const r = alert.record;
         const kind = device ? ctx.rules.forDevice(device).find((rule) => rule.id === alert.ruleId)?.kind : undefined;
         return {

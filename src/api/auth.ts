@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { STAFF, type Principal, type Role } from '../auth/roles.js';
 import type { ApiTokens } from '../auth/tokens.js';
+import { SiteAccess } from './policy.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,6 +30,7 @@ export const authPlugin = fp(
   async (app: FastifyInstance, options: { adminToken: string; tokens?: Pick<ApiTokens, 'authenticate'> }) => {
     const expected = digest(options.adminToken);
     app.decorateRequest('principal', null as unknown as Principal);
+    app.decorateRequest('access', null as unknown as SiteAccess);
     app.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.config?.public) return;
       if (request.url.startsWith('/docs')) return;
@@ -52,6 +54,7 @@ export const authPlugin = fp(
           .send({ error: 'unauthorized', message: header ? 'the bearer token is not valid' : 'send Authorization: Bearer <token>' });
       }
       request.principal = principal;
+      request.access = new SiteAccess(principal);
       const allowed = request.routeOptions.config?.roles ?? STAFF;
       if (!allowed.includes(principal.role)) {
         return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not ${request.method} ${request.routeOptions.url ?? request.url}; allowed: ${allowed.join(', ')}` });

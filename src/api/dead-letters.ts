@@ -44,13 +44,15 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = asyn
     },
     async (request) => {
       const q = request.query;
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0, byReason: {} };
       const now = ctx.now();
       const { items, total } = await ctx.deadLetters.list({
         limit: q.limit,
         offset: q.offset,
         ...(q.reason && { reason: q.reason }),
         ...(q.device && { deviceId: q.device }),
-        ...(q.site && { site: q.site }),
+        ...sites,
         ...(q.from && { from: resolveTime(q.from, now)! }),
         ...(q.to && { to: resolveTime(q.to, now)! }),
       });

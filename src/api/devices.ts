@@ -1,8 +1,9 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { metricDefinition, MODALITIES } from '../kernel/catalogue/metrics.js';
 import { formatDuration, parseDuration } from '../kernel/time/duration.js';
-import { DeviceConflictError, UnknownSiteError, type RegisteredDevice } from '../kernel/device.js';
+import type { RegisteredDevice } from '../kernel/device.js';
 import { DeviceSchema, LocationSchema } from '../kernel/device.js';
 import { isTimeZone, utcOffsetMs } from '../kernel/time/zone.js';
 import type { ApiContext } from './context.js';
@@ -44,6 +45,9 @@ const MAX_STEP = 366 * 86_400_000;
 const NICE_STEPS = ['1s', '5s', '10s', '30s', '1m', '5m', '10m', '15m', '30m', '1h', '2h', '6h', '12h', '1d', '7d'].map((s) => parseDuration(s)!);
 
 export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
+  /** The device, if it exists and the caller may see its site; 404 otherwise. */
+  const visibleDevice = (request: FastifyRequest, id: string): RegisteredDevice => request.access.visible(ctx.registry.get(id), (d) => d.site, `no device ${id}`);
+
   const view = async (device: RegisteredDevice): Promise<z.infer<typeof DeviceView>> => {
     const latest: Record<string, z.infer<typeof LatestView>> = {};
     for (const value of await ctx.telemetry.latest(device.id)) {
@@ -74,13 +78,23 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       schema: {
         tags: ['devices'],
         summary: 'Registered scanners with status and latest values',
-        querystring: z.object({ site: z.string().optional(), modality: z.enum(MODALITIES).optional(), limit: z.coerce.number().int().min(1).max(1000).default(500) }),
+        querystring: z.object({
+          site: z.string().optional(),
+          modality: z.enum(MODALITIES).optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(500),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
         response: { 200: list(DeviceView) },
       },
     },
     async (request) => {
-      const devices = ctx.registry.list({ ...(request.query.site && { site: request.query.site }), ...(request.query.modality && { modality: request.query.modality }) });
-      const items = await Promise.all(devices.slice(0, request.query.limit).map(view));
+      const q = request.query;
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0 };
+      // The registry mirrors the fleet in memory (ingest looks a device up per message), so the
+      // list is filtered there; only the page's latest values are read from the telemetry store.
+      const devices = ctx.registry.list({ ...sites, ...(q.modality && { modality: q.modality }) });
+      const items = await Promise.all(devices.slice(q.offset, q.offset + q.limit).map(view));
       return { items, total: devices.length };
     },
   );
@@ -88,11 +102,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   app.get(
     '/api/devices/:id',
     { schema: { tags: ['devices'], params: z.object({ id: z.string() }), response: { 200: DeviceView, 404: ErrorBody } } },
-    async (request, reply) => {
-      const device = ctx.registry.get(request.params.id);
-      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
-      return view(device);
-    },
+    async (request) => view(visibleDevice(request, request.params.id)),
   );
 
   app.post(
@@ -106,13 +116,8 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       },
     },
     async (request, reply) => {
-      try {
-        return reply.code(201).send(await view(await ctx.registry.create(request.body, 'api')));
-      } catch (error) {
-        if (error instanceof DeviceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
-        if (error instanceof UnknownSiteError) return reply.code(422).send({ error: 'unknown_site', message: error.message });
-        throw error;
-      }
+      request.access.requireSite(request.body.site, `site ${request.body.site} is not yours`);
+      return reply.code(201).send(await view(await ctx.registry.create(request.body, 'api')));
     },
   );
 
@@ -127,14 +132,9 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
         response: { 200: DeviceView, 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (request, reply) => {
-      if (!ctx.registry.get(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
-      try {
-        return await view(await ctx.registry.update(request.params.id, request.body));
-      } catch (error) {
-        if (error instanceof DeviceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
-        throw error;
-      }
+    async (request) => {
+      visibleDevice(request, request.params.id);
+      return view(await ctx.registry.update(request.params.id, request.body));
     },
   );
 
@@ -181,8 +181,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       },
     },
     async (request, reply) => {
-      const device = ctx.registry.get(request.params.id);
-      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+      const device = visibleDevice(request, request.params.id);
       const now = ctx.now();
       const from = resolveTime(request.query.from, now)!;
       const to = resolveTime(request.query.to, now)!;
@@ -242,9 +241,8 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
         },
       },
     },
-    async (request, reply) => {
-      const device = ctx.registry.get(request.params.id);
-      if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${request.params.id}` });
+    async (request) => {
+      const device = visibleDevice(request, request.params.id);
       const now = ctx.now();
       const q = request.query;
       const { items, total } = await ctx.events.list({

@@ -33,12 +33,12 @@ export const ruleRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
         },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { modality, device: deviceId } = request.query;
       const items: Array<z.infer<typeof RuleView>> = [];
+      // The packs are files loaded into memory; nothing here is in SQL.
       if (deviceId) {
-        const device = ctx.registry.get(deviceId);
-        if (!device) return reply.code(404).send({ error: 'not_found', message: `no device ${deviceId}` });
+        const device = request.access.visible(ctx.registry.get(deviceId), (d) => d.site, `no device ${deviceId}`);
         const pack = ctx.rules.list().find((p) => p.modality === device.modality);
         for (const rule of ctx.rules.forDevice(device)) items.push(view(pack?.pack ?? '', device.modality, rule));
       } else {

@@ -17,9 +17,8 @@ import {
   type SilenceSpec,
   type SilenceStatus,
 } from '../silences/schedule.js';
-import { canSeeSite, EVERYONE, MANAGERS } from '../auth/roles.js';
+import { EVERYONE, MANAGERS } from '../auth/roles.js';
 import { IdSchema } from '../kernel/device.js';
-import { SilenceConflictError } from '../silences/silence-service.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list } from './schemas.js';
@@ -68,6 +67,11 @@ interface Issue {
 }
 
 const IdParams = z.object({ id: z.string() });
+
+const STATUS_ORDER: Record<SilenceStatus, number> = { active: 0, pending: 1, expired: 2 };
+/** In force first, then those still to come; each by the window in force or next. */
+const byStatusThenNextWindow = (a: SilenceViewT, b: SilenceViewT) =>
+  STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || (a.nextWindow?.startsAt ?? '').localeCompare(b.nextWindow?.startsAt ?? '') || a.id.localeCompare(b.id);
 
 /** Silences (maintenance windows, 维护窗口): rules keep running, notifications and work orders are held. */
 export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
@@ -151,38 +155,34 @@ export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
     },
     async (request) => {
       const q = request.query;
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0 };
       const now = ctx.now();
       const deviceSite = q.device !== undefined ? ctx.registry.get(q.device)?.site : undefined;
-      const order: Record<SilenceStatus, number> = { active: 0, pending: 1, expired: 2 };
-      const matching = service
-        .list()
-        .filter((s) => {
-          const site = siteOf(s);
-          if (request.principal.role === 'hospital' && (site === undefined || !canSeeSite(request.principal, site))) return false;
-          if (q.site !== undefined && site !== q.site) return false;
-          if (q.device !== undefined && !(s.scope.deviceId === q.device || (s.scope.deviceId === undefined && deviceSite !== undefined && s.scope.siteId === deviceSite))) return false;
-          return true;
-        })
-        .map((s) => view(s, now))
-        .filter((v) => (q.state === undefined ? v.status !== 'expired' : q.state === 'all' || v.status === q.state))
-        .sort(
-          (a, b) =>
-            order[a.status] - order[b.status] ||
-            (a.status === 'expired' ? (b.expiredAt ?? b.updatedAt).localeCompare(a.expiredAt ?? a.updatedAt) : (a.nextWindow?.startsAt ?? '').localeCompare(b.nextWindow?.startsAt ?? '')) ||
-            a.id.localeCompare(b.id),
-        );
-      return { items: matching.slice(q.offset, q.offset + q.limit), total: matching.length };
+      const scope = { ...sites, ...(q.device !== undefined && { device: { id: q.device, ...(deviceSite !== undefined && { site: deviceSite }) } }) };
+      // What is in force or still to come is read whole: few rows, and both whether a recurring
+      // silence is still live and the order (by next window) come from its schedule, not from SQL.
+      const unfinished = (await ctx.silenceQuery.unfinished(scope, now)).map((s) => view(s, now));
+      const live = unfinished.filter((v) => v.status !== 'expired').sort(byStatusThenNextWindow);
+      if (q.state !== 'expired' && q.state !== 'all') {
+        const matching = q.state === undefined ? live : live.filter((v) => v.status === q.state);
+        return { items: matching.slice(q.offset, q.offset + q.limit), total: matching.length };
+      }
+      // The history only grows: it is counted and paged in SQL, after the live ones for state=all.
+      const overIds = unfinished.filter((v) => v.status === 'expired').map((v) => v.id);
+      const before = q.state === 'all' ? live : [];
+      const shown = before.slice(q.offset, q.offset + q.limit);
+      const history = await ctx.silenceQuery.finished(scope, now, overIds, { limit: q.limit - shown.length, offset: Math.max(0, q.offset - before.length) });
+      return { items: [...shown, ...history.items.map((s) => view(s, now))], total: before.length + history.total };
     },
   );
 
   app.get(
     '/api/silences/:id',
     { config: { roles: EVERYONE }, schema: { tags: ['silences'], summary: 'One silence with its status and next window', params: IdParams, response: { 200: SilenceView, 404: ErrorBody } } },
-    async (request, reply) => {
-      const s = service.get(request.params.id);
-      const site = s && siteOf(s);
-      if (!s || (request.principal.role === 'hospital' && (site === undefined || !canSeeSite(request.principal, site)))) return notFound(reply, request.params.id);
-      return view(s, ctx.now());
+    async (request) => {
+      const silence = request.access.visible(await ctx.silenceQuery.get(request.params.id), siteOf, `no silence ${request.params.id}`);
+      return view(silence, ctx.now());
     },
   );
 
@@ -204,13 +204,8 @@ export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
       const now = ctx.now();
       const issues = check(spec, now);
       if (issues.length) return refuse(reply, issues);
-      try {
-        const silence = await service.create(spec, id !== undefined ? { id } : {});
-        return reply.code(201).header('location', `/api/silences/${encodeURIComponent(silence.id)}`).send(view(silence, now));
-      } catch (error) {
-        if (error instanceof SilenceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
-        throw error;
-      }
+      const silence = await service.create(spec, id !== undefined ? { id } : {});
+      return reply.code(201).header('location', `/api/silences/${encodeURIComponent(silence.id)}`).send(view(silence, now));
     },
   );
 
@@ -241,13 +236,8 @@ export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
       if (!parsed.success) return refuse(reply, parsed.error.issues.map((i) => ({ code: 'bad_request', path: ['body', ...i.path].join('.'), message: i.message })));
       const issues = check(parsed.data, now);
       if (issues.length) return refuse(reply, issues);
-      try {
-        const silence = await service.update(old.id, parsed.data);
-        return silence ? view(silence, now) : notFound(reply, old.id);
-      } catch (error) {
-        if (error instanceof SilenceConflictError) return reply.code(409).send({ error: 'conflict', message: error.message });
-        throw error;
-      }
+      const silence = await service.update(old.id, parsed.data);
+      return silence ? view(silence, now) : notFound(reply, old.id);
     },
   );
 

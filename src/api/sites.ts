@@ -24,8 +24,12 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
   app.get(
     '/api/sites',
     { schema: { tags: ['sites'], summary: 'Hospitals (sites) and their device counts', response: { 200: list(SiteView) } } },
-    async () => {
-      const items = ctx.registry.listSites().map((s) => view(s.id));
+    async (request) => {
+      // The registry mirrors the sites in memory (ingest looks them up per message): filtered here.
+      const items = ctx.registry
+        .listSites()
+        .filter((s) => request.access.canSee(s.id))
+        .map((s) => view(s.id));
       return { items, total: items.length };
     },
   );
@@ -33,10 +37,7 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
   app.get(
     '/api/sites/:id',
     { schema: { tags: ['sites'], params: z.object({ id: z.string() }), response: { 200: SiteView, 404: ErrorBody } } },
-    async (request, reply) => {
-      if (!ctx.registry.getSite(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no site ${request.params.id}` });
-      return view(request.params.id);
-    },
+    async (request) => view(request.access.visible(ctx.registry.getSite(request.params.id), (s) => s.id, `no site ${request.params.id}`).id),
   );
 
   app.post(
@@ -62,8 +63,8 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
         response: { 200: SiteView, 404: ErrorBody },
       },
     },
-    async (request, reply) => {
-      if (!ctx.registry.getSite(request.params.id)) return reply.code(404).send({ error: 'not_found', message: `no site ${request.params.id}` });
+    async (request) => {
+      request.access.visible(ctx.registry.getSite(request.params.id), (s) => s.id, `no site ${request.params.id}`);
       await ctx.registry.updateSite(request.params.id, request.body);
       return view(request.params.id);
     },

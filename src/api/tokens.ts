@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ROLES } from '../auth/roles.js';
-import { TokenNameTakenError } from '../auth/tokens.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list, ListQuery } from './schemas.js';
@@ -51,15 +50,10 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
     async (request, reply) => {
       const { name, role, siteId } = request.body;
       if (siteId && !ctx.registry.getSite(siteId)) return reply.code(400).send({ error: 'unknown_site', message: `site ${siteId} is not registered` });
-      try {
-        const { token, record } = await ctx.tokens.create({ name, role, ...(siteId && { siteId }) }, request.principal.name, ctx.now());
-        ctx.logger.info({ token: name, role, site: siteId, by: request.principal.name }, 'API token created');
-        const { revokedAt: _revoked, createdAt, ...rest } = record;
-        return reply.code(201).send({ ...rest, createdAt: iso(createdAt), token });
-      } catch (error) {
-        if (error instanceof TokenNameTakenError) return reply.code(409).send({ error: 'name_taken', message: error.message });
-        throw error;
-      }
+      const { token, record } = await ctx.tokens.create({ name, role, ...(siteId && { siteId }) }, request.principal.name, ctx.now());
+      ctx.logger.info({ token: name, role, site: siteId, by: request.principal.name }, 'API token created');
+      const { revokedAt: _revoked, createdAt, ...rest } = record;
+      return reply.code(201).send({ ...rest, createdAt: iso(createdAt), token });
     },
   );
 

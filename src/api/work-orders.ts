@@ -1,14 +1,13 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GRADE_LABELS, GRADES } from '../kernel/grades.js';
-import { canSeeSite, EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
+import { EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
 import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
-import { WorkOrderError, type WorkOrderService } from '../workorders/service.js';
 import { allowedActions, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderAction } from '../workorders/state-machine.js';
 import { CHANNEL_LABELS, CHANNELS, RESPONSE_MODES, SatisfactionSchema, WORK_ORDER_KINDS, type WorkOrder, type WorkOrderEvent } from '../workorders/types.js';
-import type { ApiContext } from './context.js';
+import type { ApiContext, WorkOrderDesk } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list } from './schemas.js';
 import { iso } from './time-params.js';
@@ -138,7 +137,7 @@ const TransitionBody = z
   })
   .describe('An action of the work-order state machine');
 
-export function workOrderView(service: WorkOrderService, w: WorkOrder, now: number): z.output<typeof WorkOrderView> {
+export function workOrderView(service: Pick<WorkOrderDesk, 'clocks'>, w: WorkOrder, now: number): z.output<typeof WorkOrderView> {
   const clocks = service.clocks(w, now);
   const t = (ms: number | undefined) => (ms === undefined ? undefined : iso(ms));
   const optional = {
@@ -208,19 +207,11 @@ function eventView(e: WorkOrderEvent): z.output<typeof EventView> {
 }
 
 /** Work orders: list, detail with timeline and clocks, manual creation, transitions, assignment, comments. */
-export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOrders: WorkOrderService } }> = async (app, { ctx }) => {
+export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const service = ctx.workOrders;
 
-  /** The work order, if the caller may see it (hospital viewers see their own site only). */
-  const load = async (request: FastifyRequest, id: string): Promise<WorkOrder> => {
-    const workOrder = await service.get(id);
-    if (!canSeeSite(request.principal, workOrder.siteId)) throw new WorkOrderError(404, 'not_found', `no work order ${id}`);
-    return workOrder;
-  };
-  const fail = (reply: FastifyReply, error: unknown) => {
-    if (error instanceof WorkOrderError) return reply.code(error.status).send({ error: error.code, message: error.message, ...error.details });
-    throw error;
-  };
+  /** The work order, if the caller may see it: another site's answers 404 like one that does not exist. */
+  const load = async (request: FastifyRequest, id: string): Promise<WorkOrder> => request.access.visible(await service.get(id), (w) => w.siteId, `no work order ${id}`);
 
   app.get(
     '/api/work-orders',
@@ -254,12 +245,17 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
     },
     async (request) => {
       const q = request.query;
-      const principal = request.principal;
-      const site = principal.role === 'hospital' ? principal.siteId : q.site;
-      if (principal.role === 'hospital' && q.site && q.site !== principal.siteId) return { items: [], total: 0 };
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0 };
       const now = ctx.now();
-      let found = await service.list({ ...(site && { site }), ...(q.device && { device: q.device }), ...(q.status && { status: q.status }), ...(q.grade && { grade: q.grade }), ...(q.kind && { kind: q.kind }) });
-      if (q.overdue) found = found.filter((w) => isOverdue(service.clocks(w, now)) === (q.overdue === 'true'));
+      const filter = { ...sites, ...(q.device && { device: q.device }), ...(q.status && { status: q.status }), ...(q.grade && { grade: q.grade }), ...(q.kind && { kind: q.kind }) };
+      if (q.overdue === undefined) {
+        const { items, total } = await ctx.workOrderQuery.page(filter, { limit: q.limit, offset: q.offset });
+        return { items: items.map((w) => workOrderView(service, w, now)), total };
+      }
+      // Overdue is a property of the clocks, which run on the site's calendar at `now` and are not
+      // stored, so this filter alone is applied in memory, after SQL has applied the others.
+      const found = (await service.list(filter)).filter((w) => isOverdue(service.clocks(w, now)) === (q.overdue === 'true'));
       return { items: found.slice(q.offset, q.offset + q.limit).map((w) => workOrderView(service, w, now)), total: found.length };
     },
   );
@@ -276,6 +272,7 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
           from: z.iso.datetime({ offset: true }).optional().describe('due at or after'),
           to: z.iso.datetime({ offset: true }).optional().describe('due before'),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
         }),
         response: {
           200: list(
@@ -295,27 +292,25 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
     },
     async (request) => {
       const q = request.query;
-      const principal = request.principal;
-      if (principal.role === 'hospital' && q.site && q.site !== principal.siteId) return { items: [], total: 0 };
-      const site = principal.role === 'hospital' ? principal.siteId : q.site;
-      const found = await service.breaches({ ...(site && { site }), ...(q.from && { from: Date.parse(q.from) }), ...(q.to && { to: Date.parse(q.to) }) });
-      const numbers = new Map<number, string>();
-      const items = [];
-      for (const b of found.slice(0, q.limit)) {
-        if (!numbers.has(b.workOrderId)) numbers.set(b.workOrderId, (await service.get(String(b.workOrderId)).catch(() => undefined))?.number ?? '');
-        const clock = b.clock as (typeof CLOCK_NAMES)[number];
-        items.push({
-          workOrderId: b.workOrderId,
-          ...(numbers.get(b.workOrderId) && { number: numbers.get(b.workOrderId)! }),
-          clock,
-          label: CLOCK_LABELS[clock],
-          dueAt: iso(b.dueAt),
-          detectedAt: iso(b.detectedAt),
-          grade: b.grade,
-          siteId: b.siteId,
-        });
-      }
-      return { items, total: found.length };
+      const sites = request.access.listScope(q.site);
+      if (!sites) return { items: [], total: 0 };
+      const { items, total } = await ctx.workOrderQuery.breaches({ ...sites, ...(q.from && { from: Date.parse(q.from) }), ...(q.to && { to: Date.parse(q.to) }) }, { limit: q.limit, offset: q.offset });
+      return {
+        total,
+        items: items.map((b) => {
+          const clock = b.clock as (typeof CLOCK_NAMES)[number];
+          return {
+            workOrderId: b.workOrderId,
+            ...(b.number && { number: b.number }),
+            clock,
+            label: CLOCK_LABELS[clock],
+            dueAt: iso(b.dueAt),
+            detectedAt: iso(b.detectedAt),
+            grade: b.grade,
+            siteId: b.siteId,
+          };
+        }),
+      };
     },
   );
 
@@ -330,13 +325,9 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
         response: { 200: DetailView, 404: ErrorBody },
       },
     },
-    async (request, reply) => {
-      try {
-        const workOrder = await load(request, request.params.id);
-        return { ...workOrderView(service, workOrder, ctx.now()), timeline: (await service.timeline(workOrder.id)).map(eventView) };
-      } catch (error) {
-        return fail(reply, error);
-      }
+    async (request) => {
+      const workOrder = await load(request, request.params.id);
+      return { ...workOrderView(service, workOrder, ctx.now()), timeline: (await service.timeline(workOrder.id)).map(eventView) };
     },
   );
 
@@ -355,26 +346,22 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
       const body = request.body;
       const device = ctx.registry.get(body.deviceId);
       if (!device) return reply.code(400).send({ error: 'unknown_device', message: `device ${body.deviceId} is not registered` });
-      if (!canSeeSite(request.principal, device.site)) return reply.code(403).send({ error: 'forbidden', message: `device ${body.deviceId} is not at your site` });
-      try {
-        const workOrder = await service.create(
-          {
-            deviceId: body.deviceId,
-            channel: body.channel,
-            grade: body.grade,
-            title: body.title,
-            phenomenon: body.phenomenon,
-            ...(body.alarmCodes && { alarmCodes: body.alarmCodes }),
-            ...(body.faultType && { faultType: body.faultType }),
-            ...(body.faultAt && { faultAt: Date.parse(body.faultAt) }),
-            reporter: body.reporter,
-          },
-          request.principal.name,
-        );
-        return reply.code(201).header('location', `/api/work-orders/${workOrder.number}`).send(workOrderView(service, workOrder, ctx.now()));
-      } catch (error) {
-        return fail(reply, error);
-      }
+      request.access.requireSite(device.site, `device ${body.deviceId} is not at your site`);
+      const workOrder = await service.create(
+        {
+          deviceId: body.deviceId,
+          channel: body.channel,
+          grade: body.grade,
+          title: body.title,
+          phenomenon: body.phenomenon,
+          ...(body.alarmCodes && { alarmCodes: body.alarmCodes }),
+          ...(body.faultType && { faultType: body.faultType }),
+          ...(body.faultAt && { faultAt: Date.parse(body.faultAt) }),
+          reporter: body.reporter,
+        },
+        request.principal.name,
+      );
+      return reply.code(201).header('location', `/api/work-orders/${workOrder.number}`).send(workOrderView(service, workOrder, ctx.now()));
     },
   );
 
@@ -395,25 +382,21 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
       if (!ACTION_ROLES[action].includes(request.principal.role)) {
         return reply.code(403).send({ error: 'forbidden', message: `role ${request.principal.role} may not ${action} a work order; allowed: ${ACTION_ROLES[action].join(', ')}` });
       }
-      try {
-        await load(request, request.params.id);
-        const body = request.body;
-        const updated = await service.transition(
-          request.params.id,
-          {
-            action,
-            ...(body.note && { note: body.note }),
-            ...(body.mode && { mode: body.mode }),
-            ...(body.resolution && { resolution: body.resolution }),
-            ...(body.satisfaction !== undefined && { satisfaction: body.satisfaction }),
-            ...(body.comment && { comment: body.comment }),
-          },
-          request.principal.name,
-        );
-        return workOrderView(service, updated, ctx.now());
-      } catch (error) {
-        return fail(reply, error);
-      }
+      await load(request, request.params.id);
+      const body = request.body;
+      const updated = await service.transition(
+        request.params.id,
+        {
+          action,
+          ...(body.note && { note: body.note }),
+          ...(body.mode && { mode: body.mode }),
+          ...(body.resolution && { resolution: body.resolution }),
+          ...(body.satisfaction !== undefined && { satisfaction: body.satisfaction }),
+          ...(body.comment && { comment: body.comment }),
+        },
+        request.principal.name,
+      );
+      return workOrderView(service, updated, ctx.now());
     },
   );
 
@@ -429,13 +412,9 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
         response: { 200: WorkOrderView, 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (request, reply) => {
-      try {
-        await load(request, request.params.id);
-        return workOrderView(service, await service.assign(request.params.id, request.body.assignee, request.principal.name, request.body.note), ctx.now());
-      } catch (error) {
-        return fail(reply, error);
-      }
+    async (request) => {
+      await load(request, request.params.id);
+      return workOrderView(service, await service.assign(request.params.id, request.body.assignee, request.principal.name, request.body.note), ctx.now());
     },
   );
 
@@ -452,13 +431,9 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext & { workOr
       },
     },
     async (request, reply) => {
-      try {
-        await load(request, request.params.id);
-        const updated = await service.comment(request.params.id, request.principal.name, request.body.note, { feedback: request.body.feedback === true });
-        return reply.code(201).send(workOrderView(service, updated, ctx.now()));
-      } catch (error) {
-        return fail(reply, error);
-      }
+      await load(request, request.params.id);
+      const updated = await service.comment(request.params.id, request.principal.name, request.body.note, { feedback: request.body.feedback === true });
+      return reply.code(201).send(workOrderView(service, updated, ctx.now()));
     },
   );
 };

@@ -160,7 +160,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     });
     const deadLetterRepository = new DeadLetterRepository(sql.db);
     const events = new DeviceEventRepository(sql.db);
-    const silences = await SilenceService.open(new SilenceRepository(sql.db), { logger: logger.child({ component: 'silences' }), now });
+    const silenceRepository = new SilenceRepository(sql.db);
+    const silences = await SilenceService.open(silenceRepository, { logger: logger.child({ component: 'silences' }), now });
 
     const engine = new RuleEngine({
       rules,
@@ -184,8 +185,9 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     registerEngineMetrics(metricsRegistry, engine);
 
     // Every alert that should reach a person opens (or adds to) a work order.
+    const workOrderStore = new SqlWorkOrderStore(sql.db);
     const workOrders = new WorkOrderService({
-      store: new SqlWorkOrderStore(sql.db),
+      store: workOrderStore,
       registry,
       rules,
       logger: logger.child({ component: 'work-orders' }),
@@ -267,6 +269,9 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         rules,
         alerts: engine,
         workOrders,
+        // Lists are read from SQL, filtered and paged there.
+        workOrderQuery: { page: (filter, page) => workOrderStore.page(filter, page), breaches: (filter, page) => workOrderStore.breachPage(filter, page) },
+        silenceQuery: silenceRepository,
         tokens,
         telemetry,
         deadLetters: deadLetterRepository,

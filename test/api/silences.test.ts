@@ -5,9 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RuleEngine } from '../../rules/engine.js';
 import { RuleSet } from '../../rules/rule-set.js';
-import type { ApiContext } from '../../src/api/context.js';
+import type { ApiContext, WorkOrderDesk, WorkOrderQuery } from '../../src/api/context.js';
 import { buildApiServer } from '../../src/api/server.js';
 import { DeviceRegistry } from '../../src/devices/registry.js';
 import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
@@ -15,13 +14,9 @@ import { startGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
 import { SilenceService } from '../../src/silences/silence-service.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
-import type { DeadLetterRepository } from '../../src/storage/sql/dead-letter-repository.js';
-import type { DeviceEventRepository } from '../../src/storage/sql/event-repository.js';
 import { SilenceRepository } from '../../src/storage/sql/silence-repository.js';
 import { ApiTokenRepository } from '../../src/storage/sql/token-repository.js';
 import { TokenService } from '../../src/auth/tokens.js';
-import type { TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
-import type { WorkOrderService } from '../../src/workorders/service.js';
 import { toSilence, SilenceSpecSchema, type SilenceSpecInput } from '../../src/silences/schedule.js';
 import { tempDir, testConfig } from '../helpers.js';
 import { needs } from '../support/servers.js';
@@ -80,13 +75,15 @@ describe('silences API', () => {
     const ctx: ApiContext = {
       registry,
       rules,
-      alerts: {} as RuleEngine,
-      workOrders: {} as WorkOrderService,
+      alerts: { list: () => [] },
+      workOrders: {} as WorkOrderDesk,
+      workOrderQuery: {} as WorkOrderQuery,
       tokens,
-      telemetry: {} as TelemetryStore,
-      deadLetters: {} as DeadLetterRepository,
-      events: {} as DeviceEventRepository,
+      telemetry: {} as ApiContext['telemetry'],
+      deadLetters: {} as ApiContext['deadLetters'],
+      events: {} as ApiContext['events'],
       silences: service,
+      silenceQuery: new SilenceRepository(sql.db),
       metrics: new Registry(),
       readiness: [],
       adminToken: TOKEN,
