@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseDuration } from '../kernel/time/duration.js';
 import { IdSchema } from '../kernel/device.js';
-import { isTimeZone } from '../kernel/time/zone.js';
+import { IsoInstantSchema, parseIsoInstant } from '../kernel/time/instant.js';
+import { DEFAULT_TIME_ZONE, dateOfEpochDay, daysInMonth, epochDay, instantAtWallTime, isTimeZone, localEpochDay } from '../kernel/time/zone.js';
 
 /**
  * Silences (maintenance windows, 维护窗口 / 静默): while one is in force for a device, rules are
@@ -20,15 +21,16 @@ import { isTimeZone } from '../kernel/time/zone.js';
  *   `validFrom` / `validUntil` (local dates, inclusive) bound the days windows may start on.
  *
  * Windows that cross midnight belong to the day they start on: a Monday 22:00–02:00 window runs
- * into Tuesday. Local times are read from the zone's rules through Intl, so daylight saving time
- * is followed: a local start that does not exist (spring forward) moves forward by the gap, one
- * that happens twice (fall back) is taken the first time — on the day Europe/Berlin springs
- * forward, 02:00–04:00 lasts one hour, on the day it falls back three.
+ * into Tuesday. Local times are turned into instants by the kernel's time module
+ * (`src/kernel/time/zone.ts`), so daylight saving time is followed by its rule: a local start that
+ * does not exist (spring forward) moves forward by the gap, one that happens twice (fall back) is
+ * taken the first time — on the day Europe/Berlin springs forward, 02:00–04:00 lasts one hour, on
+ * the day it falls back three.
  *
  * Everything here is pure: no I/O, no clock. Times are epoch milliseconds.
  */
 
-export const DEFAULT_SILENCE_TIME_ZONE = 'Asia/Shanghai';
+export const DEFAULT_SILENCE_TIME_ZONE = DEFAULT_TIME_ZONE;
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -48,14 +50,8 @@ const MONTH_NAMES = ['january', 'february', 'march', 'april', 'may', 'june', 'ju
 // ── Schema ────────────────────────────────────────────────────────────────────────────────
 
 const RULE_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const TIME_OF_DAY = /^(?:[01]\d|2[0-3]):[0-5]\d$/;
 const END_OF_WINDOW = /^(?:(?:[01]\d|2[0-3]):[0-5]\d|24:00)$/;
-
-/** Instants in a request: ISO-8601 with a zone (`2026-12-01T02:00:00+08:00`); a zone-less time would be ambiguous. */
-export const InstantSchema = z
-  .string()
-  .refine((v) => ISO_WITH_ZONE.test(v) && parseInstant(v) !== undefined, 'must be an ISO-8601 time with a zone, e.g. 2026-12-01T02:00:00+08:00');
 
 export const SilenceScopeSchema = z
   .object({
@@ -73,11 +69,11 @@ export type SilenceScope = z.infer<typeof SilenceScopeSchema>;
 
 export const OneOffWindowSchema = z
   .object({
-    startsAt: InstantSchema.describe('start, included (ISO-8601 with a zone)'),
-    endsAt: InstantSchema.describe('end, excluded (ISO-8601 with a zone)'),
+    startsAt: IsoInstantSchema.describe('start, included (ISO-8601 with a zone)'),
+    endsAt: IsoInstantSchema.describe('end, excluded (ISO-8601 with a zone)'),
   })
   .strict()
-  .refine((w) => !(parseInstant(w.startsAt)! >= parseInstant(w.endsAt)!), { message: 'endsAt must be after startsAt', path: ['endsAt'] });
+  .refine((w) => !(parseIsoInstant(w.startsAt)! >= parseIsoInstant(w.endsAt)!), { message: 'endsAt must be after startsAt', path: ['endsAt'] });
 export type OneOffWindow = z.infer<typeof OneOffWindowSchema>;
 
 const dayListItem = z.union([z.string().max(24), z.number().int()]);
@@ -208,7 +204,7 @@ export function toSilence(spec: SilenceSpec, meta: { id: string; createdAt: numb
     author: spec.author,
     reason: spec.reason,
     timezone: spec.timezone,
-    ...(spec.window && { window: { startsAt: parseInstant(spec.window.startsAt)!, endsAt: parseInstant(spec.window.endsAt)! } }),
+    ...(spec.window && { window: { startsAt: parseIsoInstant(spec.window.startsAt)!, endsAt: parseIsoInstant(spec.window.endsAt)! } }),
     ...(spec.schedule && { schedule: spec.schedule }),
     createdAt: meta.createdAt,
     updatedAt: meta.updatedAt,
@@ -226,16 +222,6 @@ export function toSpec(silence: Silence): SilenceSpec {
     ...(silence.window && { window: { startsAt: new Date(silence.window.startsAt).toISOString(), endsAt: new Date(silence.window.endsAt).toISOString() } }),
     ...(silence.schedule && { schedule: silence.schedule }),
   };
-}
-
-function parseInstant(text: string): number | undefined {
-  if (!ISO_WITH_ZONE.test(text)) return undefined;
-  const ts = Date.parse(text);
-  if (Number.isNaN(ts)) return undefined;
-  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
-  // Date.parse rolls 2026-02-30 over into March.
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month - 1)) return undefined;
-  return ts;
 }
 
 // ── Day lists ─────────────────────────────────────────────────────────────────────────────
@@ -323,75 +309,12 @@ function selectsSomeDay(s: Schedule): boolean {
   const m = masks(s);
   for (let month = 0; month < 12; month++) {
     if (!(m.months & (1 << month))) continue;
-    const length = month === 1 ? 29 : daysInMonth(2001, month);
+    const length = month === 1 ? 29 : daysInMonth(2001, month + 1);
     for (let day = 1; day <= length; day++) if (m.domPositive & (1 << day) || m.domNegative & (1 << (length - day + 1))) return true;
     // 28 February counts as the last day in common years.
     if (month === 1 && m.domNegative & (1 << 1)) return true;
   }
   return false;
-}
-
-// ── Local time ────────────────────────────────────────────────────────────────────────────
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-const offsetCache = new Map<string, Map<number, number>>();
-/** Offsets change on quarter hours (in UTC) in every zone today; one is cached per quarter hour. */
-const QUARTER = 15 * MINUTE;
-
-function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    formatters.set(zone, f);
-  }
-  return f;
-}
-
-function computeOffset(zone: string, ts: number): number {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(zone).formatToParts(ts)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
-  return wall - (ts - (((ts % 1000) + 1000) % 1000));
-}
-
-/** The zone's offset from UTC at an instant, in ms (Asia/Shanghai: +8 h). */
-export function zoneOffset(zone: string, ts: number): number {
-  let cache = offsetCache.get(zone);
-  if (!cache) offsetCache.set(zone, (cache = new Map()));
-  const bucket = Math.floor(ts / QUARTER);
-  const hit = cache.get(bucket);
-  if (hit !== undefined) return hit;
-  const first = computeOffset(zone, bucket * QUARTER);
-  if (computeOffset(zone, bucket * QUARTER + QUARTER - 1) !== first) return computeOffset(zone, ts);
-  if (cache.size > 100_000) cache.clear();
-  cache.set(bucket, first);
-  return first;
-}
-
-/**
- * The instant a local wall-clock time (given as if it were UTC) happens in a zone. A time in a
- * spring-forward gap moves forward by the gap; a time that happens twice is taken the first time.
- */
-export function localToInstant(zone: string, wall: number): number {
-  const before = zoneOffset(zone, wall - DAY);
-  const after = zoneOffset(zone, wall + DAY);
-  const early = wall - before;
-  const late = wall - after;
-  const earlyOk = zoneOffset(zone, early) === before;
-  const lateOk = zoneOffset(zone, late) === after;
-  if (earlyOk && lateOk) return Math.min(early, late);
-  if (earlyOk) return early;
-  if (lateOk) return late;
-  return early;
-}
-
-/** The local day number (days since 1970-01-01 on the zone's calendar) of an instant. */
-export function localDay(zone: string, ts: number): number {
-  return Math.floor((ts + zoneOffset(zone, ts)) / DAY);
-}
-
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
 }
 
 // ── Evaluation ────────────────────────────────────────────────────────────────────────────
@@ -425,7 +348,8 @@ interface Compiled {
 const compiledCache = new WeakMap<Silence, Compiled>();
 
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
-const dateDay = (date: string) => Date.parse(`${date}T00:00:00Z`) / DAY;
+/** The epoch day of a local date `YYYY-MM-DD`. */
+const dateDay = (date: string) => epochDay(Number(date.slice(0, 4)), Number(date.slice(5, 7)), Number(date.slice(8, 10)));
 
 function compile(silence: Silence): Compiled {
   let compiled = compiledCache.get(silence);
@@ -460,14 +384,11 @@ function compile(silence: Silence): Compiled {
 
 function daySelected(c: CompiledSchedule, day: number): boolean {
   if (day < c.fromDay || day > c.untilDay) return false;
-  const weekday = (((day + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday
-  if (!(c.weekdays & (1 << weekday))) return false;
-  const date = new Date(day * DAY);
-  const month = date.getUTCMonth();
-  if (!(c.months & (1 << month))) return false;
-  const dom = date.getUTCDate();
-  const fromEnd = daysInMonth(date.getUTCFullYear(), month) - dom + 1;
-  return (c.domPositive & (1 << dom)) !== 0 || (c.domNegative & (1 << fromEnd)) !== 0;
+  const date = dateOfEpochDay(day);
+  if (!(c.weekdays & (1 << date.weekday % 7))) return false; // bit 0 = Sunday
+  if (!(c.months & (1 << (date.month - 1)))) return false;
+  const fromEnd = daysInMonth(date.year, date.month) - date.day + 1;
+  return (c.domPositive & (1 << date.day)) !== 0 || (c.domNegative & (1 << fromEnd)) !== 0;
 }
 
 interface Interval {
@@ -482,8 +403,8 @@ function dayWindows(zone: string, c: CompiledSchedule, finishedAt: number, day: 
   const out: Interval[] = [];
   const midnight = day * DAY;
   for (const r of c.ranges) {
-    const start = localToInstant(zone, midnight + r.startMin * MINUTE);
-    const end = Math.min(r.durationMs !== undefined ? start + r.durationMs : localToInstant(zone, midnight + r.endMin! * MINUTE), finishedAt);
+    const start = instantAtWallTime(zone, midnight + r.startMin * MINUTE);
+    const end = Math.min(r.durationMs !== undefined ? start + r.durationMs : instantAtWallTime(zone, midnight + r.endMin! * MINUTE), finishedAt);
     if (end > start) out.push({ start, end });
   }
   return out.sort((a, b) => a.start - b.start);
@@ -496,7 +417,7 @@ export function isActive(silence: Silence, ts: number): boolean {
   if (silence.window) return ts >= silence.window.startsAt && ts < silence.window.endsAt;
   const sc = c.schedule;
   if (!sc) return false;
-  const today = localDay(silence.timezone, ts);
+  const today = localEpochDay(silence.timezone, ts);
   for (let day = today - sc.lookbackDays; day <= today + 1; day++) {
     for (const w of dayWindows(silence.timezone, sc, c.finishedAt, day)) if (w.start <= ts && ts < w.end) return true;
   }
@@ -535,7 +456,7 @@ export function windowAtOrAfter(silence: Silence, ts: number): { start: number; 
   const sc = c.schedule;
   if (!sc) return undefined;
   const zone = silence.timezone;
-  const today = localDay(zone, ts);
+  const today = localEpochDay(zone, ts);
   let current: Interval | undefined;
   const lastDay = Math.min(today + MAX_SCAN_DAYS, sc.untilDay);
   for (let day = today - sc.lookbackDays; day <= lastDay; day++) {

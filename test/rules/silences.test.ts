@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   covers,
   isActive,
-  localToInstant,
   matches,
   nextChange,
   SilenceSet,
@@ -15,6 +14,7 @@ import {
   type Silence,
   type SilenceSpecInput,
 } from '../../src/silences/schedule.js';
+import { instantAtWallTime } from '../../src/kernel/time/zone.js';
 
 const MIN = 60_000;
 const HOUR = 3_600_000;
@@ -304,9 +304,42 @@ describe('daylight saving time (Europe/Berlin)', () => {
     expect(windowAtOrAfter(gap, Date.UTC(2026, 2, 28, 23))).toEqual({ start: Date.UTC(2026, 2, 29, 1, 30), end: Date.UTC(2026, 2, 29, 2, 30) });
     // 02:30 happens twice on 2026-10-25: the first (CEST, 00:30 UTC).
     expect(windowAtOrAfter(gap, Date.UTC(2026, 9, 24, 22))).toEqual({ start: Date.UTC(2026, 9, 25, 0, 30), end: Date.UTC(2026, 9, 25, 1, 30) });
-    expect(localToInstant('Europe/Berlin', Date.UTC(2026, 2, 29, 2, 30))).toBe(Date.UTC(2026, 2, 29, 1, 30));
-    expect(localToInstant('Europe/Berlin', Date.UTC(2026, 9, 25, 2, 30))).toBe(Date.UTC(2026, 9, 25, 0, 30));
-    expect(localToInstant('Asia/Shanghai', Date.UTC(2026, 9, 25, 2, 30))).toBe(Date.UTC(2026, 9, 24, 18, 30));
+    expect(instantAtWallTime('Europe/Berlin', Date.UTC(2026, 2, 29, 2, 30))).toBe(Date.UTC(2026, 2, 29, 1, 30));
+    expect(instantAtWallTime('Europe/Berlin', Date.UTC(2026, 9, 25, 2, 30))).toBe(Date.UTC(2026, 9, 25, 0, 30));
+    expect(instantAtWallTime('Asia/Shanghai', Date.UTC(2026, 9, 25, 2, 30))).toBe(Date.UTC(2026, 9, 24, 18, 30));
+  });
+});
+
+describe('other zones', () => {
+  it('the last day of the month in Pacific/Chatham (+13:45) and Asia/Kathmandu (+05:45), across the new year', () => {
+    for (const [zone, offset] of [
+      ['Pacific/Chatham', 13 * HOUR + 45 * MIN],
+      ['Asia/Kathmandu', 5 * HOUR + 45 * MIN],
+    ] as const) {
+      const s = silence({ timezone: zone, schedule: { daysOfMonth: [-1], times: [{ start: '23:00', end: '01:00' }] } });
+      const local = (y: number, mo: number, d: number, h: number, mi = 0) => Date.UTC(y, mo - 1, d, h, mi) - offset;
+      expect(isActive(s, local(2026, 12, 31, 23, 30)), zone).toBe(true);
+      expect(isActive(s, local(2027, 1, 1, 0, 30)), zone).toBe(true);
+      expect(isActive(s, local(2027, 1, 1, 1, 0)), zone).toBe(false);
+      expect(isActive(s, local(2026, 12, 30, 23, 30)), zone).toBe(false);
+      expect(windowAtOrAfter(s, local(2026, 12, 15, 12))).toEqual({ start: local(2026, 12, 31, 23), end: local(2027, 1, 1, 1) });
+    }
+  });
+
+  it('a weekly window in America/New_York keeps its local hours across DST', () => {
+    const s = silence({ timezone: 'America/New_York', schedule: { weekdays: ['sunday'], times: [{ start: '01:00', end: '05:00' }] } });
+    // 2026-03-08: 02:00 EST jumps to 03:00 EDT, so the window lasts 3 h; 2026-11-01: 01:00–02:00 repeats, 5 h.
+    expect(windowAtOrAfter(s, Date.UTC(2026, 2, 7))).toEqual({ start: Date.parse('2026-03-08T01:00:00-05:00'), end: Date.parse('2026-03-08T05:00:00-04:00') });
+    expect(windowAtOrAfter(s, Date.UTC(2026, 9, 31))).toEqual({ start: Date.parse('2026-11-01T01:00:00-04:00'), end: Date.parse('2026-11-01T05:00:00-05:00') });
+    expect(Date.parse('2026-03-08T05:00:00-04:00') - Date.parse('2026-03-08T01:00:00-05:00')).toBe(3 * HOUR);
+  });
+
+  it('one-off windows read instants as every other part does: 24:00 refused (it used to roll into the next day), a lower-case t accepted', () => {
+    expect(issues({ ...BASE, window: { startsAt: '2026-12-01T24:00:00+08:00', endsAt: '2026-12-02T04:00:00+08:00' } })[0]?.path).toBe('window.startsAt');
+    expect(silence({ window: { startsAt: '2026-12-01t02:00:00+08:00', endsAt: '2026-12-01T04:00:00+0800' } }).window).toEqual({
+      startsAt: Date.UTC(2026, 10, 30, 18),
+      endsAt: Date.UTC(2026, 10, 30, 20),
+    });
   });
 });
 
