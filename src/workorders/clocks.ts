@@ -6,7 +6,7 @@
  */
 import type { Grade } from '../kernel/grades.js';
 import type { FaultType } from '../kernel/catalogue/fault-types.js';
-import { utcOffsetMs } from '../kernel/time/zone.js';
+import { endOfLocalDay } from '../kernel/time/zone.js';
 
 export const CLOCK_NAMES = ['notify', 'acknowledge', 'respond', 'repair', 'planned', 'handover', 'progress', 'feedback'] as const;
 export type ClockName = (typeof CLOCK_NAMES)[number];
@@ -75,7 +75,7 @@ export interface ClockInput {
   readonly handoverConfirmedAt?: number;
   readonly lastProgressAt?: number;
   readonly feedbackAt?: number;
-  /** IANA zone of the site, for "the same day". */
+  /** IANA zone of the site, for "the same day" (the end of the local day, `src/kernel/time/zone.ts`). */
   readonly timeZone: string;
 }
 
@@ -93,14 +93,6 @@ export interface ClockStatus {
   /** Time left while running (negative once overdue and still not done). */
   readonly remainingMs: number;
   readonly breachedAt?: number;
-}
-
-/** The first instant of the next local day in `zone` after `ts`. */
-export function endOfLocalDay(ts: number, zone: string): number {
-  const offset = utcOffsetMs(zone, ts);
-  const local = ts + offset;
-  const next = Math.floor(local / (24 * HOUR)) * 24 * HOUR + 24 * HOUR;
-  return next - utcOffsetMs(zone, next - offset);
 }
 
 function clock(name: ClockName, startedAt: number, dueAt: number, metAt: number | undefined, now: number, cancelledAt: number | undefined): ClockStatus {
@@ -168,7 +160,7 @@ export function workOrderClocks(input: ClockInput, now: number, policy: ClockPol
     out.push(clock('progress', since, since + policy.progressMs, at(met), resolved !== undefined && met === undefined ? resolved : now, cancelled));
   }
   if (input.resolvedAt !== undefined) {
-    out.push(clock('feedback', input.resolvedAt, endOfLocalDay(input.resolvedAt, input.timeZone), at(first(input.feedbackAt, input.closedAt)), now, cancelled));
+    out.push(clock('feedback', input.resolvedAt, endOfLocalDay(input.timeZone, input.resolvedAt), at(first(input.feedbackAt, input.closedAt)), now, cancelled));
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CLOCK_POLICY, endOfLocalDay, workOrderClocks, type ClockInput } from '../../src/workorders/clocks.js';
+import { DEFAULT_CLOCK_POLICY, workOrderClocks, type ClockInput } from '../../src/workorders/clocks.js';
+import { endOfLocalDay } from '../../src/kernel/time/zone.js';
 import { ACTION_TABLE, allowedActions, applyAction, isOpen, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderState } from '../../src/workorders/state-machine.js';
 
 /** The graph the tender describes, written out edge by edge as a second opinion on the table. */
@@ -126,10 +127,10 @@ describe('response-time clocks', () => {
   });
 
   it('local end of day follows the zone, daylight saving included', () => {
-    expect(endOfLocalDay(Date.parse('2026-11-25T15:59:00Z'), 'Asia/Shanghai')).toBe(Date.parse('2026-11-25T16:00:00Z'));
-    expect(endOfLocalDay(Date.parse('2026-11-25T16:00:00Z'), 'Asia/Shanghai')).toBe(Date.parse('2026-11-26T16:00:00Z'));
+    expect(endOfLocalDay('Asia/Shanghai', Date.parse('2026-11-25T15:59:00Z'))).toBe(Date.parse('2026-11-25T16:00:00Z'));
+    expect(endOfLocalDay('Asia/Shanghai', Date.parse('2026-11-25T16:00:00Z'))).toBe(Date.parse('2026-11-26T16:00:00Z'));
     // Berlin, the day summer time ends (25 h long).
-    expect(endOfLocalDay(Date.parse('2026-10-25T10:00:00Z'), 'Europe/Berlin')).toBe(Date.parse('2026-10-25T23:00:00Z'));
+    expect(endOfLocalDay('Europe/Berlin', Date.parse('2026-10-25T10:00:00Z'))).toBe(Date.parse('2026-10-25T23:00:00Z'));
   });
 
   it('a clock is breached exactly when its step is done after the due time (property)', () => {
