@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 import type { Grade } from '../../kernel/grades.js';
-import { utcOffsetMs } from '../../kernel/time/zone.js';
+import { localYearMonth } from '../../kernel/time/zone.js';
 import type { FaultType } from '../../workorders/clocks.js';
 import type { WorkOrderState } from '../../workorders/state-machine.js';
 import {
@@ -164,8 +164,8 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** YYYYMM of `ts` in the site's time zone: work-order numbers count per local month. */
 export function numberMonth(ts: number, timeZone: string): string {
-  const local = new Date(ts + utcOffsetMs(timeZone, ts));
-  return `${local.getUTCFullYear()}${String(local.getUTCMonth() + 1).padStart(2, '0')}`;
+  const { year, month } = localYearMonth(timeZone, ts);
+  return `${year}${String(month).padStart(2, '0')}`;
 }
 
 /** Work orders in the SQL database (SQLite or PostgreSQL). */
