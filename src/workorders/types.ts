@@ -106,7 +106,13 @@ export interface WorkOrderEvent {
 }
 
 export type NewWorkOrder = Omit<WorkOrder, 'id' | 'number' | 'version' | 'createdAt' | 'updatedAt' | 'status'> & { readonly status?: WorkOrderState };
-export type NewEvent = Omit<WorkOrderEvent, 'id' | 'workOrderId'>;
+export type NewEvent = Omit<WorkOrderEvent, 'id' | 'workOrderId'> & {
+  /**
+   * Alert notes: the change and transition the entry records. Unique across timelines: recording
+   * the same key again fails with `DuplicateEventError`, and with it the change it came with.
+   */
+  readonly key?: string;
+};
 /** Fields a change may set; `undefined` leaves a field as it is, `null` clears it. */
 export type WorkOrderPatch = { readonly [K in keyof Omit<WorkOrder, 'id' | 'number' | 'identity' | 'createdAt' | 'version'>]?: WorkOrder[K] | null };
 
@@ -136,6 +142,14 @@ export class WorkOrderConflictError extends Error {
   }
 }
 
+/** A timeline entry with this key is recorded already: the change it came with was applied before. */
+export class DuplicateEventError extends Error {
+  constructor(readonly key: string | undefined) {
+    super(`timeline entry ${key ?? ''} is recorded already`);
+    this.name = 'DuplicateEventError';
+  }
+}
+
 /** Storage port for work orders; adapters: SQL (SQLite, PostgreSQL). */
 export interface WorkOrderStore {
   /**
@@ -149,9 +163,15 @@ export interface WorkOrderStore {
   list(filter: WorkOrderFilter): Promise<WorkOrder[]>;
   /** The newest work order of a fault identity, whatever its state. */
   latestForIdentity(identity: string): Promise<WorkOrder | undefined>;
-  /** Applies a change if nobody changed the work order since `version`; throws WorkOrderConflictError otherwise. */
+  /**
+   * Applies a change if nobody changed the work order since `version`; throws WorkOrderConflictError
+   * otherwise, and DuplicateEventError (applying nothing) when an event's key is recorded already.
+   */
   update(id: number, version: number, patch: WorkOrderPatch, events: readonly NewEvent[]): Promise<WorkOrder>;
+  /** Throws DuplicateEventError, recording nothing, when an event's key is recorded already. */
   addEvents(id: number, events: readonly NewEvent[]): Promise<void>;
+  /** Whether a timeline entry with this key is recorded (on any work order). */
+  hasEvent(key: string): Promise<boolean>;
   timeline(id: number): Promise<WorkOrderEvent[]>;
   /** Records a breach once; true when it was new. */
   recordBreach(breach: Breach): Promise<boolean>;

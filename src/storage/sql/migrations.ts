@@ -202,6 +202,55 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_alert_outbox': {
+      async up(db: Kysely<unknown>) {
+        const id = dialect === 'sqlite' ? 'integer' : 'bigint';
+        // The changes of alerts that others act on (work orders, push), written in the same
+        // transaction as the alerts themselves and drained in order per fault identity. A row is
+        // claimed for a while (claimed_by, claimed_until) so that two engines never handle it at the
+        // same time and a crashed engine's claim runs out; consumed rows are kept for a while, then
+        // deleted.
+        await db.schema
+          .createTable('alert_outbox')
+          .addColumn('id', id, serial)
+          .addColumn('identity', 'varchar(300)', (c) => c.notNull())
+          .addColumn('device_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('site_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('rule_id', 'varchar(64)', (c) => c.notNull())
+          .addColumn('change', 'text', (c) => c.notNull())
+          // engine: written with the alert; reconcile: made for a firing alert whose change was lost.
+          .addColumn('origin', 'varchar(16)', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          // Not before: a failed change waits for its retry here.
+          .addColumn('available_at', 'bigint', (c) => c.notNull())
+          .addColumn('claimed_by', 'varchar(200)')
+          .addColumn('claimed_until', 'bigint')
+          .addColumn('consumed_at', 'bigint')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .execute();
+        // What is left to do, by identity in order: the claim looks for each identity's oldest.
+        await db.schema
+          .createIndex('alert_outbox_pending')
+          .on('alert_outbox')
+          .columns(['identity', 'id'])
+          .where(sql<boolean>`consumed_at is null`)
+          .execute();
+        await db.schema.createIndex('alert_outbox_consumed').on('alert_outbox').column('consumed_at').execute();
+        // The alert's last change, kept with it, so reconciliation can rebuild what a lost change said.
+        await db.schema.alterTable('alerts').addColumn('last_change', 'text').execute();
+        // Alert notes on a timeline carry the change they came from: handling a change twice (a
+        // crash between handling it and marking it consumed) cannot record it twice.
+        await db.schema.alterTable('work_order_events').addColumn('dedup_key', 'varchar(200)').execute();
+        await db.schema
+          .createIndex('work_order_events_dedup')
+          .on('work_order_events')
+          .column('dedup_key')
+          .unique()
+          .where(sql<boolean>`dedup_key is not null`)
+          .execute();
+      },
+    },
     '0003_silences': {
       async up(db: Kysely<unknown>) {
         // Maintenance windows. Expired ones are kept for history (expired_at set, never deleted).

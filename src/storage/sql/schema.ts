@@ -71,6 +71,34 @@ export interface AlertsTable {
   message_zh: string;
   message_en: string;
   updated_at: Millis;
+  /** The alert's last change (AlertChange as JSON), written with it: what reconciliation rebuilds a lost change from. */
+  last_change: string | null;
+}
+
+/**
+ * Changes of alerts for the features that act on them (work orders), written in the alert's
+ * transaction and drained in order per identity.
+ */
+export interface AlertOutboxTable {
+  id: Generated<number>;
+  /** `${device_id}/${rule_id}` */
+  identity: string;
+  device_id: string;
+  site_id: string;
+  rule_id: string;
+  /** The AlertChange as JSON. */
+  change: string;
+  /** engine | reconcile */
+  origin: string;
+  created_at: Millis;
+  /** Not handed out before this (retry back-off). */
+  available_at: Millis;
+  claimed_by: string | null;
+  claimed_until: Millis | null;
+  consumed_at: Millis | null;
+  /** Times it was claimed. */
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
 }
 
 /** A silence (maintenance window); rules/silences.ts has the format. */
@@ -96,6 +124,7 @@ export interface SilencesTable {
 
 export interface Database extends WorkOrderTables {
   alerts: AlertsTable;
+  alert_outbox: AlertOutboxTable;
   sites: SitesTable;
   devices: DevicesTable;
   dead_letters: DeadLettersTable;

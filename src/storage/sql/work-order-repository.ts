@@ -4,6 +4,7 @@ import { localYearMonth } from '../../kernel/time/zone.js';
 import type { FaultType } from '../../workorders/clocks.js';
 import type { WorkOrderState } from '../../workorders/state-machine.js';
 import {
+  DuplicateEventError,
   WorkOrderConflictError,
   type Breach,
   type Channel,
@@ -153,7 +154,25 @@ function eventRow(workOrderId: number, e: NewEvent) {
     to_state: e.to ?? null,
     note: e.note ?? null,
     data: e.data ? JSON.stringify(e.data) : null,
+    dedup_key: e.key ?? null,
   };
+}
+
+/** A timeline entry's key (`dedup_key`) recorded already, on either database. */
+function isDuplicateEventKey(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
+  if (e.code === '23505') return e.constraint === 'work_order_events_dedup';
+  return e.code === 'SQLITE_CONSTRAINT_UNIQUE' && typeof e.message === 'string' && e.message.includes('work_order_events.dedup_key');
+}
+
+/** Runs a write that records timeline entries, telling a key recorded already from other failures. */
+async function recording<T>(write: Promise<T>, events: readonly NewEvent[]): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isDuplicateEventKey(error)) throw new DuplicateEventError(events.find((e) => e.key !== undefined)?.key);
+    throw error;
+  }
 }
 
 /** A unique-constraint violation on either database. */
@@ -177,8 +196,9 @@ export class SqlWorkOrderStore implements WorkOrderStore {
       const open = await this.openByIdentity(input.identity);
       if (open) return { created: false, workOrder: open };
       try {
-        return { created: true, workOrder: await this.insert(input, event, timeZone) };
+        return { created: true, workOrder: await recording(this.insert(input, event, timeZone), [event]) };
       } catch (error) {
+        if (error instanceof DuplicateEventError) throw error;
         // Another process opened it between our look and our insert: the partial unique index said
         // no, the transaction (and its number) rolled back; take theirs.
         if (!isUniqueViolation(error)) throw error;
@@ -267,6 +287,10 @@ export class SqlWorkOrderStore implements WorkOrderStore {
   }
 
   async update(id: number, version: number, patch: WorkOrderPatch, events: readonly NewEvent[]): Promise<WorkOrder> {
+    return recording(this.updateNow(id, version, patch, events), events);
+  }
+
+  private updateNow(id: number, version: number, patch: WorkOrderPatch, events: readonly NewEvent[]): Promise<WorkOrder> {
     return this.db.transaction().execute(async (trx) => {
       const row = await trx
         .updateTable('work_orders')
@@ -282,7 +306,12 @@ export class SqlWorkOrderStore implements WorkOrderStore {
   }
 
   async addEvents(id: number, events: readonly NewEvent[]): Promise<void> {
-    await this.insertEvents(this.db, id, events);
+    await recording(this.insertEvents(this.db, id, events), events);
+  }
+
+  async hasEvent(key: string): Promise<boolean> {
+    const row = await this.db.selectFrom('work_order_events').select('id').where('dedup_key', '=', key).executeTakeFirst();
+    return row !== undefined;
   }
 
   private async insertEvents(db: Kysely<Database> | Transaction<Database>, id: number, events: readonly NewEvent[]): Promise<void> {

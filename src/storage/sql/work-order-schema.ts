@@ -78,6 +78,8 @@ export interface WorkOrderEventsTable {
   note: string | null;
   /** JSON details (alert grade and value, clock name, assignee). */
   data: string | null;
+  /** Alert notes: the change and transition they record (unique), so a change handled twice is recorded once. */
+  dedup_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A response-time clock that was breached, once per clock and due time, for escalation and reports. */
