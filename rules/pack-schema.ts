@@ -297,6 +297,10 @@ export const StuckRuleSchema = z.strictObject({
   grade: gradeSchema,
 });
 
+/**
+ * Every rule kind, the one list: the schema's error message, the engine's plugin table
+ * (`kinds/index.ts`, which must have one plugin per kind) and the API's alert kind read it.
+ */
 export const RULE_KINDS = ['threshold', 'rate', 'trend', 'nodata', 'anomaly', 'composite', 'event_count', 'stuck'] as const;
 
 export const RuleSchema = z.discriminatedUnion(
@@ -422,6 +426,8 @@ export function mergePatch(base: unknown, patch: unknown): unknown {
 
 export type Rule = z.output<typeof RuleSchema>;
 export type RuleKind = Rule['kind'];
+/** RULE_KINDS lists exactly the kinds RuleSchema accepts: the compiler says so when one is added to one and not the other. */
+const _everyKindListed: [RuleKind] extends [(typeof RULE_KINDS)[number]] ? ([(typeof RULE_KINDS)[number]] extends [RuleKind] ? true : never) : never = true;
 export type ThresholdRule = z.output<typeof ThresholdRuleSchema>;
 export type RateRule = z.output<typeof RateRuleSchema>;
 export type TrendRule = z.output<typeof TrendRuleSchema>;
