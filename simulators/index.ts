@@ -16,7 +16,7 @@ export {
   type SimulatedDeviceLike,
   type TelemetryPoint,
 } from './fleet.js';
-export { startSimulator, type SimulatorHandle, type SimulatorOptions, type SimulatorStats } from './publisher.js';
+export { DEFAULT_TOPIC_PREFIX, deviceTopics, startSimulator, type DeviceTopics, type SimulatorHandle, type SimulatorOptions, type SimulatorStats } from './publisher.js';
 export { getScenario, SCENARIOS, scenarioNames, DEFAULT_SENSOR_TARGET } from './scenarios/index.js';
 export type { GroundTruth, Scenario, ScenarioInstance, ScenarioOptions, SimEvent } from './scenarios/types.js';
 export { createModel, CtModel, MrModel, type DeviceModel, type DeviceState, type MetricValues } from './models/index.js';

@@ -18,6 +18,11 @@ import { DAY } from './time.js';
 export interface SimulatorOptions {
   /** Broker URL, e.g. mqtt://127.0.0.1:1883. */
   readonly url: string;
+  /**
+   * First level(s) of every topic, `{topicPrefix}/{site}/{device}/{kind}`: the engine's
+   * `mqtt.topicPrefix` (default `guardian`). No wildcards, no empty levels.
+   */
+  readonly topicPrefix?: string;
   readonly devices: readonly SimulatedDeviceLike[];
   readonly seed: number;
   /** Fleet epoch (start of the first backfill); default: from the state file, else now − backfill. */
@@ -62,8 +67,29 @@ export interface SimulatorHandle {
   stop(): Promise<void>;
 }
 
+export const DEFAULT_TOPIC_PREFIX = 'guardian';
+
 const STATE_FLUSH_MS = 1_000;
 const STOP_GRACE_MS = 3_000;
+
+export interface DeviceTopics {
+  readonly telemetry: string;
+  readonly event: string;
+  readonly status: string;
+}
+
+/** The topics a simulated device publishes to (design §2, under the configured prefix). */
+export function deviceTopics(prefix: string, site: string, device: string): DeviceTopics {
+  const base = `${prefix}/${site}/${device}`;
+  return { telemetry: `${base}/telemetry`, event: `${base}/event`, status: `${base}/status` };
+}
+
+/** Refuses a prefix no broker would route as meant: empty levels, wildcards, `$` topics. */
+function checkTopicPrefix(prefix: string): void {
+  if (prefix.split('/').some((level) => level.length === 0) || /[#+]/.test(prefix) || prefix.startsWith('$')) {
+    throw new Error(`simulator: topic prefix "${prefix}" must be one or more non-empty topic levels without wildcards (e.g. guardian)`);
+  }
+}
 
 function alignDown(t: number, step: number): number {
   return Math.floor(t / step) * step;
@@ -86,6 +112,7 @@ interface Shared {
   readonly batchSize: number;
   readonly maxInFlight: number;
   readonly qos: 0 | 1 | 2;
+  readonly topicPrefix: string;
   readonly counts: { published: number; samples: number };
   readonly saveState: () => void;
 }
@@ -100,7 +127,7 @@ class DeviceRunner {
   private wake: (() => void) | undefined;
   private stopWaiting: (() => void) | undefined;
   private connectedOnce: Promise<void>;
-  private readonly topic: { telemetry: string; event: string; status: string };
+  private readonly topic: DeviceTopics;
   readonly done: Promise<void>;
   readonly backfilled: Promise<void>;
   private markBackfilled!: () => void;
@@ -113,11 +140,7 @@ class DeviceRunner {
     resume: { lastTs?: number; seq: number },
   ) {
     const { site, id } = sim.device;
-    this.topic = {
-      telemetry: `guardian/${site}/${id}/telemetry`,
-      event: `guardian/${site}/${id}/event`,
-      status: `guardian/${site}/${id}/status`,
-    };
+    this.topic = deviceTopics(shared.topicPrefix, site, id);
     this.lastTs = resume.lastTs;
     this.seq = resume.seq;
     this.backfilled = new Promise((resolve) => (this.markBackfilled = resolve));
@@ -316,6 +339,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     if (!(v > 0)) throw new Error(`simulator: ${name} must be positive`);
   }
   if (!(backfillMs >= 0)) throw new Error('simulator: backfillMs must not be negative');
+  const topicPrefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  checkTopicPrefix(topicPrefix);
 
   let previous: SimulatorState | undefined;
   if (options.stateFile) {
@@ -363,6 +388,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     batchSize: Math.max(1, options.batchSize ?? 200),
     maxInFlight: Math.max(1, options.maxInFlight ?? 4),
     qos: options.qos ?? 1,
+    topicPrefix,
     counts: { published: 0, samples: 0 },
     saveState,
   };
@@ -379,7 +405,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     runners.push(new DeviceRunner(sim, shared, connect, options.url, { ...(resume && { lastTs: resume.lastTs }), seq: resume?.seq ?? 0 }));
   }
   logger?.info(
-    { devices: fleet.length, epoch: new Date(epoch).toISOString(), backfillMs, resumed: previous !== undefined },
+    { devices: fleet.length, epoch: new Date(epoch).toISOString(), backfillMs, topicPrefix, resumed: previous !== undefined },
     'simulator started',
   );
   for (const sim of fleet) {

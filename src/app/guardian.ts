@@ -309,6 +309,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       const simFleet = fleet ?? demoFleet!;
       simulator = await startSimulator({
         url: mqttUrl,
+        topicPrefix: config.mqtt.topicPrefix,
         devices: simFleet.devices,
         seed: config.simulate.seed,
         backfillMs: config.simulate.backfill,

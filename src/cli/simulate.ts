@@ -67,6 +67,8 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
 
   const simulator = await startSimulator({
     url,
+    // The engine subscribes under mqtt.topicPrefix: publish there, or nothing is ingested.
+    topicPrefix: config.mqtt.topicPrefix,
     devices,
     seed,
     backfillMs: duration('backfill', opts.backfill ?? '14d', 0),
@@ -78,7 +80,7 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
     ...(typeof opts.stateFile === 'string' && { stateFile: opts.stateFile }),
     logger,
   });
-  logger.info({ url, devices: devices.length, seed }, 'simulated fleet publishing; Ctrl-C stops');
+  logger.info({ url, topicPrefix: config.mqtt.topicPrefix, devices: devices.length, seed }, 'simulated fleet publishing; Ctrl-C stops');
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(130);

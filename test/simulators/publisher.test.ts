@@ -6,7 +6,7 @@ import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedDeviceInput } from '../../simulators/fleet.js';
-import { startSimulator } from '../../simulators/publisher.js';
+import { deviceTopics, startSimulator } from '../../simulators/publisher.js';
 import { device, HOUR, MINUTE } from './helpers.js';
 
 interface Received {
@@ -153,6 +153,39 @@ describe('MQTT publisher', () => {
     expect(sim.stats()).toEqual({ published: 0, samples: 0 });
     await sim.stop();
     await sim.backfillDone;
+  });
+});
+
+describe('MQTT publisher topic prefix', () => {
+  it('builds {prefix}/{site}/{device}/{kind}, guardian by default, and refuses prefixes a broker would not route as meant', async () => {
+    expect(deviceTopics('guardian', 'test-site', 'pub-ct')).toEqual({
+      telemetry: 'guardian/test-site/pub-ct/telemetry',
+      event: 'guardian/test-site/pub-ct/event',
+      status: 'guardian/test-site/pub-ct/status',
+    });
+    expect(deviceTopics('hospital-a/guardian', 'test-site', 'pub-ct').telemetry).toBe('hospital-a/guardian/test-site/pub-ct/telemetry');
+    for (const topicPrefix of ['', 'a//b', 'guardian/', 'hospital/#', 'a+b', '$SYS']) {
+      await expect(startSimulator({ url, topicPrefix, devices: DEVICES, seed: 1 }), topicPrefix).rejects.toThrow(/topic prefix/);
+    }
+  });
+
+  it('publishes telemetry, events and status under the prefix only', async () => {
+    const prefix = 'hospital-a/guardian';
+    const { client: sub, messages } = await listen('#', 'test-prefix-sub');
+    const sim = await startSimulator({ url, topicPrefix: prefix, devices: DEVICES, seed: 11, backfillMs: HOUR, backfillTickMs: MINUTE, intervalMs: 100, batchSize: 100 });
+    await sim.backfillDone;
+    const under = (kind: string, id: string) => messages.filter((m) => m.topic === `${prefix}/test-site/${id}/${kind}`);
+    await until(() => DEVICES.every((d) => under('telemetry', d.id).some((m) => typeof m.body.seq === 'number')));
+    await sim.stop();
+    await until(() => DEVICES.every((d) => under('status', d.id).at(-1)?.body.state === 'offline'));
+    // Retained statuses of the tests before arrive on subscribing; everything sent live is ours.
+    const ours = messages.filter((m) => !m.retain);
+    expect(ours.length).toBeGreaterThan(0);
+    expect(ours.filter((m) => !m.topic.startsWith(`${prefix}/`))).toEqual([]);
+    for (const d of DEVICES) expect(under('telemetry', d.id).flatMap((m) => (Array.isArray(m.body.samples) ? m.body.samples : [])).length).toBeGreaterThanOrEqual(59);
+    // The MR's compressor stops inside the backfilled hour.
+    expect(under('event', 'pub-mr').some((m) => m.body.code === 'COMPRESSOR_TRIP')).toBe(true);
+    await sub.endAsync();
   });
 });
 
