@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { AlertTransition } from '../src/kernel/alerts.js';
+import type { AlertChange, AlertTransition } from '../src/kernel/alerts.js';
+import { faultTypeOfMetric } from '../src/kernel/catalogue/fault-types.js';
 import type { DeviceEvent, RegisteredDevice } from '../src/kernel/device.js';
 import type { Grade, MessageTemplate } from '../src/kernel/grades.js';
 import type { AlertStore } from '../src/kernel/ports/alert-store.js';
@@ -22,9 +23,10 @@ export { renderMessage } from './messages.js';
 export interface RuleEngineOptions {
   readonly rules: RuleSet;
   readonly registry: DeviceDirectory;
+  /** Alerts and, in the same transaction, the changes of their notifying transitions (the outbox). */
   readonly repository: AlertStore;
   readonly logger: Logger;
-  /** Wall clock, for `updatedAt` only; rules run on event time. */
+  /** Wall clock, for `updatedAt` and the changes' time only; rules run on event time. */
   readonly now?: () => number;
   readonly silences?: SilenceLookup;
   /**
@@ -121,7 +123,8 @@ const errorText = (error: unknown): string => (error instanceof Error ? error.me
  * anomaly, composite, event_count, stuck — `RULE_KINDS`) that turns samples, device events and
  * the clock into conditions; the engine routes those inputs to them (after the reorder buffer),
  * runs every condition through the one lifecycle (`lifecycle.ts`), renders the message, asks the
- * silences, saves alerts (`saves.ts`) and tells the listeners. A rule step that throws puts that rule on that device in the error state; a
+ * silences, saves alerts with the changes of their notifying transitions (`saves.ts`) and tells
+ * the listeners. A rule step that throws puts that rule on that device in the error state; a
  * listener that throws is logged; no entry point throws.
  */
 export class RuleEngine {
@@ -216,7 +219,10 @@ export class RuleEngine {
     }
   }
 
-  /** Called with each transition that changed an alert (for notification, later work orders). */
+  /**
+   * Called with each change of an alert and its transitions, in process (logs, live views). The
+   * changes others act on (work orders, push) are saved with the alert, not handed over here.
+   */
   onTransition(listener: TransitionListener): void {
     this.listeners.push(listener);
   }
@@ -638,9 +644,10 @@ export class RuleEngine {
       ...(silencedBy !== undefined && { silencedBy }),
     };
     this.alerts.set(id, alert);
-    // A new value or time alone is saved with the next save; a transition or a new message at once.
+    // A new value or time alone is saved with the next save; a transition or a new message at
+    // once, and notifying transitions with the change that tells others of them.
     if (fresh) this.saves.later(id);
-    else this.saves.now(id);
+    else this.saves.now(id, notifying.length > 0 ? alertChange(device, target, alert, notifying, now) : undefined);
     if (transitions.length === 0) return;
     for (const t of notifying) {
       const fields = { device: device.id, rule: rule.id, from: t.from, to: t.to, kind: t.kind, grade: t.grade, message: message.en };
@@ -655,4 +662,29 @@ export class RuleEngine {
       }
     }
   }
+}
+
+/** The change record of an alert's notifying transitions, as the outbox keeps it for work orders and push. */
+function alertChange(device: RegisteredDevice, target: Target, alert: EngineAlert, transitions: readonly AlertTransition[], at: number): AlertChange {
+  const { rule } = target;
+  const { record } = alert;
+  const forecast = alert.condition.forecast;
+  return {
+    identity: `${device.id}/${rule.id}`,
+    deviceId: device.id,
+    siteId: device.site,
+    ruleId: rule.id,
+    pack: target.pack,
+    ruleKind: rule.kind,
+    faultType: rule.fault_type ?? faultTypeOfMetric(target.metric),
+    state: record.state,
+    ...(record.grade !== undefined && { grade: record.grade }),
+    ...(record.lastValue !== undefined && { value: record.lastValue }),
+    ...(record.activeAt !== undefined && { activeAt: record.activeAt }),
+    ...(forecast && { forecast: { crossingAt: forecast.crossingAt, earliest: forecast.earliest, latest: forecast.latest } }),
+    ...(alert.silencedBy !== undefined && { silencedBy: alert.silencedBy }),
+    message: alert.message,
+    transitions,
+    at,
+  };
 }

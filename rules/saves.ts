@@ -1,10 +1,13 @@
 /**
  * Saving the engine's alerts through the `AlertStore` port, in the background and one save at a
  * time. An alert with a transition or a new message is saved at once; one whose value or time
- * alone changed waits for the next save (at least once a `lazyMs`). A save that fails keeps its
- * alerts for the next one.
+ * alone changed waits for the next save (at least once a `lazyMs`). The `AlertChange` of a
+ * notifying transition goes with the save that writes its alert — the store writes both in one
+ * transaction — and a save that fails keeps both for the next one, so a change is neither lost
+ * nor written twice.
  */
 import type { Logger } from 'pino';
+import type { AlertChange } from '../src/kernel/alerts.js';
 import type { AlertStore } from '../src/kernel/ports/alert-store.js';
 import { toStoredAlert, type EngineAlert } from './alert.js';
 
@@ -23,15 +26,18 @@ export class AlertSaves {
   private readonly dirty = new Set<string>();
   /** Alerts changed without a transition (value, time): saved with the next save, not on their own. */
   private readonly lazy = new Set<string>();
+  /** Changes waiting for the save of their alerts, oldest first. */
+  private changes: AlertChange[] = [];
   private saving: Promise<void> = Promise.resolve();
   /** Wall time of the last save. */
   private lastSaveAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: AlertSavesOptions) {}
 
-  /** An alert to save at once. */
-  now(key: string): void {
+  /** An alert to save at once, with the change its notifying transitions made, if any. */
+  now(key: string, change?: AlertChange): void {
     this.dirty.add(key);
+    if (change !== undefined) this.changes.push(change);
   }
 
   /** An alert to save with the next save. */
@@ -60,10 +66,12 @@ export class AlertSaves {
   }
 
   private async save(): Promise<void> {
-    if (this.dirty.size === 0 && this.lazy.size === 0) return;
+    if (this.dirty.size === 0 && this.lazy.size === 0 && this.changes.length === 0) return;
     const keys = [...new Set([...this.dirty, ...this.lazy])];
     this.dirty.clear();
     this.lazy.clear();
+    const changes = this.changes;
+    this.changes = [];
     this.lastSaveAt = this.options.now();
     try {
       const alerts: EngineAlert[] = [];
@@ -71,11 +79,13 @@ export class AlertSaves {
         const alert = this.options.alert(k);
         if (alert !== undefined) alerts.push(alert);
       }
-      await this.options.store.save(alerts.map(toStoredAlert));
+      await this.options.store.save(alerts.map(toStoredAlert), changes);
     } catch (error) {
-      // Nothing of this save was written: its alerts go again with the next one.
+      // Nothing of this save was written: its alerts and changes go again with the next one,
+      // the changes ahead of those made since.
       for (const k of keys) this.dirty.add(k);
-      this.options.logger.error({ err: error, alerts: keys.length }, 'could not save alerts; will retry with the next save');
+      if (changes.length > 0) this.changes = [...changes, ...this.changes];
+      this.options.logger.error({ err: error, alerts: keys.length, changes: changes.length }, 'could not save alerts; will retry with the next save');
     }
   }
 }
