@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ALERT_STATES } from '../kernel/alerts.js';
+import { RULE_KINDS } from '../../rules/pack-schema.js';
 import { GRADES, GRADE_LABELS, compareGrades } from '../kernel/grades.js';
 import { LocationSchema } from '../kernel/device.js';
 import { EVERYONE } from '../auth/roles.js';
@@ -30,7 +31,7 @@ const AlertView = z.object({
     .object({ score: z.number(), baseline: z.number(), spikes: z.number().int(), lastSpikeAt: IsoTime.optional() })
     .optional()
     .describe('anomaly rules: the last deviation (robust standard deviations) from the device’s own baseline, and the short spikes recorded without alerting'),
-  kind: z.string().optional().describe('rule kind: threshold, rate, trend, nodata, anomaly, composite or event_count'),
+  kind: z.enum(RULE_KINDS).optional().describe(`rule kind: ${RULE_KINDS.join(', ')}`),
   silencedBy: z.string().optional().describe('the silence (maintenance window) holding this alert’s notifications'),
   triggerCount: z.number().int(),
   flapping: z.boolean(),
