@@ -1,14 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStore, StoredDeadLetter } from '../../kernel/ports/dead-letter-store.js';
 import type { Database } from './schema.js';
-
-/**
- * PostgreSQL text cannot hold U+0000, which a refused payload may well contain; it is kept as
- * U+FFFD on every engine so a dead letter reads the same on SQLite and PostgreSQL.
- */
-function storableText(text: string): string {
-  return text.replaceAll('\u0000', '\uFFFD');
-}
+import { storableText } from './text.js';
 
 export class DeadLetterRepository implements DeadLetterStore {
   constructor(private readonly db: Kysely<Database>) {}
@@ -39,6 +32,7 @@ export class DeadLetterRepository implements DeadLetterStore {
     const totalRow = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
     const rows = await query
       .selectAll()
+      .orderBy('received_at', 'desc')
       .orderBy('id', 'desc')
       .limit(filter.limit ?? 100)
       .offset(filter.offset ?? 0)
@@ -69,11 +63,24 @@ export class DeadLetterRepository implements DeadLetterStore {
     return Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)]));
   }
 
-  /** Keeps the newest `keep` dead letters; returns how many were removed. */
+  /**
+   * Keeps the newest `keep` dead letters by receipt time (not by insertion: several collectors
+   * share one database, and their batches interleave); returns how many were removed.
+   */
   async prune(keep: number): Promise<number> {
-    const boundary = await this.db.selectFrom('dead_letters').select('id').orderBy('id', 'desc').offset(keep).limit(1).executeTakeFirst();
+    const boundary = await this.db
+      .selectFrom('dead_letters')
+      .select(['id', 'received_at'])
+      .orderBy('received_at', 'desc')
+      .orderBy('id', 'desc')
+      .offset(keep)
+      .limit(1)
+      .executeTakeFirst();
     if (!boundary) return 0;
-    const result = await this.db.deleteFrom('dead_letters').where('id', '<=', boundary.id).executeTakeFirst();
+    const result = await this.db
+      .deleteFrom('dead_letters')
+      .where((eb) => eb.or([eb('received_at', '<', boundary.received_at), eb.and([eb('received_at', '=', boundary.received_at), eb('id', '<=', boundary.id)])]))
+      .executeTakeFirst();
     return Number(result.numDeletedRows);
   }
 }

@@ -3,6 +3,7 @@ import type { Modality } from '../../kernel/catalogue/metrics.js';
 import type { Device, DeviceState, RegisteredDevice, RegistrationSource, Site } from '../../kernel/device.js';
 import type { DeviceStore } from '../../devices/store.js';
 import type { Database, DevicesTable } from './schema.js';
+import { storableOrNull, storableText } from './text.js';
 
 function toRegistered(row: Selectable<DevicesTable>): RegisteredDevice {
   const location =
@@ -40,7 +41,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async upsertSite(site: Site, at: number): Promise<void> {
-    const row = { id: site.id, name: site.name, name_en: site.nameEn ?? null, timezone: site.timezone };
+    const row = { id: site.id, name: storableText(site.name), name_en: storableOrNull(site.nameEn), timezone: site.timezone };
     await this.db
       .insertInto('sites')
       .values({ ...row, created_at: at })
@@ -52,14 +53,14 @@ export class SqlDeviceStore implements DeviceStore {
     const row = {
       site: device.site,
       modality: device.modality,
-      vendor: device.vendor,
-      model: device.model,
-      serial: device.serial ?? null,
+      vendor: storableText(device.vendor),
+      model: storableText(device.model),
+      serial: storableOrNull(device.serial),
       install_date: device.installDate ?? null,
-      name: device.name ?? null,
-      department: device.location?.department ?? null,
-      floor: device.location?.floor ?? null,
-      room: device.location?.room ?? null,
+      name: storableOrNull(device.name),
+      department: storableOrNull(device.location?.department),
+      floor: storableOrNull(device.location?.floor),
+      room: storableOrNull(device.location?.room),
       updated_at: at,
     };
     await this.db

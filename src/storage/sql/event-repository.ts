@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DeviceEvent } from '../../kernel/device.js';
 import type { DeviceEventFilter, DeviceEventStore, StoredDeviceEvent } from '../../kernel/ports/device-event-store.js';
 import type { Database } from './schema.js';
+import { storableOrNull } from './text.js';
 
 /** Discrete device events (error codes, arcs, quench) from the event topic. */
 export class DeviceEventRepository implements DeviceEventStore {
@@ -14,8 +15,8 @@ export class DeviceEventRepository implements DeviceEventStore {
       device_id: e.deviceId,
       ts: e.ts,
       code: e.code,
-      // PostgreSQL text cannot hold U+0000 (a JSON "\u0000" decodes to it); `data` is JSON text, where it stays escaped.
-      message: e.message?.replaceAll('\u0000', '\uFFFD') ?? null,
+      // `data` is JSON text, where U+0000 and lone surrogates stay escaped.
+      message: storableOrNull(e.message),
       data: e.data ? JSON.stringify(e.data) : null,
       received_at: receivedAt,
     }));

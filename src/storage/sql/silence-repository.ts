@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ScheduleSchema, type Silence } from '../../silences/schedule.js';
 import type { SilenceStore } from '../../silences/store.js';
 import type { Database, SilencesTable } from './schema.js';
+import { storableText } from './text.js';
 
 const RuleIds = z.array(z.string());
 
@@ -26,8 +27,8 @@ function toRow(s: Silence): Insertable<SilencesTable> {
     site_id: s.scope.siteId ?? null,
     device_id: s.scope.deviceId ?? null,
     rule_ids: JSON.stringify(s.scope.ruleIds),
-    author: s.author,
-    reason: s.reason,
+    author: storableText(s.author),
+    reason: storableText(s.reason),
     timezone: s.timezone,
     starts_at: s.window?.startsAt ?? null,
     ends_at: s.window?.endsAt ?? null,
