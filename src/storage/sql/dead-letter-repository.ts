@@ -18,8 +18,11 @@ export class DeadLetterRepository implements DeadLetterStore {
       payload: storableText(l.payload),
       payload_bytes: l.payloadBytes,
     }));
-    // Bounded statements: SQLite caps bound parameters per statement.
-    for (let i = 0; i < rows.length; i += 500) await this.db.insertInto('dead_letters').values(rows.slice(i, i + 500)).execute();
+    // Bounded statements (SQLite caps bound parameters per statement) in one transaction: the
+    // dead-letter queue retries a failed batch whole, so a half-written one would be doubled.
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += 500) await trx.insertInto('dead_letters').values(rows.slice(i, i + 500)).execute();
+    });
   }
 
   async list(filter: DeadLetterFilter = {}): Promise<{ items: StoredDeadLetter[]; total: number }> {
