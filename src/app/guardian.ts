@@ -25,6 +25,9 @@ import { TokenService } from '../auth/tokens.js';
 import { SqlWorkOrderStore } from '../storage/sql/work-order-repository.js';
 import { DEFAULT_CLOCK_POLICY } from '../workorders/clocks.js';
 import { WorkOrderService } from '../workorders/service.js';
+import { AlertOutboxConsumer } from '../workorders/alert-outbox-consumer.js';
+import { registerOutboxMetrics } from '../workorders/outbox-metrics.js';
+import { SqlAlertOutbox } from '../storage/sql/alert-outbox-repository.js';
 import { registerEngineMetrics } from '../../rules/engine-metrics.js';
 import { AlertRepository } from '../storage/sql/alert-repository.js';
 import { SilenceRepository } from '../storage/sql/silence-repository.js';
@@ -163,10 +166,12 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const silenceRepository = new SilenceRepository(sql.db);
     const silences = await SilenceService.open(silenceRepository, { logger: logger.child({ component: 'silences' }), now });
 
+    // Alerts and their changes are saved in one transaction; the changes are the work orders' outbox.
+    const alertRepository = new AlertRepository(sql.db, now);
     const engine = new RuleEngine({
       rules,
       registry,
-      repository: new AlertRepository(sql.db),
+      repository: alertRepository,
       logger: logger.child({ component: 'rules' }),
       now,
       reorderMs: config.rules.reorderTolerance,
@@ -189,7 +194,6 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const workOrders = new WorkOrderService({
       store: workOrderStore,
       registry,
-      rules,
       logger: logger.child({ component: 'work-orders' }),
       now,
       settings: {
@@ -201,15 +205,24 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         },
       },
     });
-    engine.onTransition((alert, transitions) => void workOrders.onAlert(alert, transitions));
+    // The alert changes reach the work orders through the outbox: drained right after each save,
+    // on a timer (retries, other processes), and reconciled against the firing alerts.
+    const outboxConsumer = new AlertOutboxConsumer({
+      outbox: new SqlAlertOutbox(sql.db, sql.dialect, { leaseMs: config.workOrders.outboxLease, now }),
+      service: workOrders,
+      logger: logger.child({ component: 'alert-outbox' }),
+      now,
+      settings: { pollMs: config.workOrders.outboxPoll, reconcileMs: config.workOrders.reconcile, retentionMs: config.workOrders.outboxRetention },
+    });
+    alertRepository.onChangesSaved(() => outboxConsumer.wake());
+    await outboxConsumer.start();
+    cleanups.push(() => outboxConsumer.stop());
+    registerOutboxMetrics(metricsRegistry, outboxConsumer);
     const breachCheck = setInterval(() => {
       workOrders.checkBreaches().catch((err: unknown) => logger.error({ err }, 'work-order clock check failed'));
     }, config.workOrders.breachCheck);
     breachCheck.unref();
-    cleanups.push(async () => {
-      clearInterval(breachCheck);
-      await workOrders.idle();
-    });
+    cleanups.push(async () => clearInterval(breachCheck));
     // Looked up in the shared database with a short cache, so tokens issued or revoked by another engine count here too.
     const tokens = new TokenService(new ApiTokenRepository(sql.db), { ...(options.tokenCacheMs !== undefined && { cacheMs: options.tokenCacheMs }) });
 

@@ -171,6 +171,12 @@ export const ConfigSchema = z
         minGrade: z.enum(['minor', 'general', 'severe', 'emergency']).default('minor'),
         /** How often the response-time clocks are checked for breaches. */
         breachCheck: duration('15s'),
+        /** How often firing alerts are checked for a missing work order (a lost alert change). */
+        reconcile: duration('60s'),
+        /** Alert outbox: polled this often for other processes' changes; a claim holds for `outboxLease`; consumed changes are kept `outboxRetention`. */
+        outboxPoll: duration('5s'),
+        outboxLease: duration('1m'),
+        outboxRetention: duration('7d'),
         /** Repair targets by fault type for severe and emergency faults (tender: tube 24 h, detector 48 h, workstation software 12 h). */
         repairTargets: z.partialRecord(z.enum(FAULT_TYPES), z.union([z.number(), z.string()])).default({ tube: '24h', detector: '48h', software: '12h' }),
       })

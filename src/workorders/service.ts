@@ -3,14 +3,15 @@
  * ones for forecasts), by people through the API (hotline, web, app, SMS, e-mail), moved through
  * the state machine by people, and watched by the response-time clocks. Every change is a
  * timeline entry with who, when, from, to and note.
+ *
+ * Alerts arrive as the engine's changes (`AlertChange`) from the outbox
+ * (`alert-outbox-consumer.ts`), which carry all that is needed (fault type, rule kind, forecast,
+ * silence, message, site): this feature does not read the rules.
  */
 import type { Logger } from 'pino';
-import type { EngineAlert } from '../../rules/engine.js';
-import type { AlertTransition } from '../kernel/alerts.js';
-import { compositeMetrics } from '../../rules/composite.js';
-import type { RuleSet } from '../../rules/rule-set.js';
+import type { AlertChange, AlertTransition } from '../kernel/alerts.js';
 import { compareGrades, GRADES, type Grade } from '../kernel/grades.js';
-import { faultTypeOfMetric, type FaultType } from '../kernel/catalogue/fault-types.js';
+import type { FaultType } from '../kernel/catalogue/fault-types.js';
 import type { RegisteredDevice } from '../kernel/device.js';
 import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
 import { DEFAULT_CLOCK_POLICY, workOrderClocks, type ClockPolicy, type ClockStatus } from './clocks.js';
@@ -68,6 +69,20 @@ export interface TransitionInput {
   readonly comment?: string;
 }
 
+/** How a change reached the service. */
+export interface ChangeDelivery {
+  /**
+   * Names the delivery (the outbox row): each transition's timeline entry is recorded under
+   * `${key}#${index}`, so handling the same delivery again applies nothing twice.
+   */
+  readonly key?: string;
+  /**
+   * Made by reconciliation for a firing alert without a work order: it opens one if one is still
+   * wanted and otherwise records nothing (no refire note, no cooldown note).
+   */
+  readonly reconciled?: boolean;
+}
+
 export function deviceSnapshot(device: RegisteredDevice): DeviceSnapshot {
   return {
     modality: device.modality,
@@ -81,17 +96,15 @@ export function deviceSnapshot(device: RegisteredDevice): DeviceSnapshot {
 }
 
 const OPENING: ReadonlySet<string> = new Set(['fired', 'restored']);
+const OPEN_STATES: readonly WorkOrderState[] = ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'];
 
 export class WorkOrderService {
-  /** Alert handling per identity runs one at a time, in order. */
-  private readonly queues = new Map<string, Promise<void>>();
   private readonly breachListeners: Array<(event: BreachEvent) => void> = [];
 
   constructor(
     private readonly options: {
       store: WorkOrderStore;
       registry: DeviceDirectory;
-      rules: RuleSet;
       logger: Logger;
       now?: () => number;
       settings?: Partial<WorkOrderSettings>;
@@ -114,102 +127,139 @@ export class WorkOrderService {
     this.breachListeners.push(listener);
   }
 
-  /** Alert transitions from the rule engine; handled in order per fault identity. */
-  onAlert(alert: EngineAlert, transitions: readonly AlertTransition[]): Promise<void> {
-    const identity = `${alert.deviceId}/${alert.ruleId}`;
-    const previous = this.queues.get(identity) ?? Promise.resolve();
-    const next = previous
-      .then(() => this.handleAlert(identity, alert, transitions))
-      .catch((error: unknown) => this.options.logger.error({ err: error, device: alert.deviceId, rule: alert.ruleId }, 'work order for an alert could not be updated'));
-    this.queues.set(identity, next);
-    void next.finally(() => {
-      if (this.queues.get(identity) === next) this.queues.delete(identity);
-    });
-    return next;
+  /** Whether a grade opens work orders (`workOrders.minGrade`). */
+  opensWorkOrders(grade: Grade | undefined): grade is Grade {
+    return grade !== undefined && compareGrades(grade, this.settings.minGrade) >= 0;
   }
 
-  /** Waits for the alert handling in flight (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  /**
+   * Whether a firing alert lacks the work order the normal path would have given it: reconciliation
+   * asks this of every firing alert with no change waiting. Yes when it is firing, not silenced, of
+   * a grade that opens work orders, its device is registered, and its fault identity has no work
+   * order, or its latest one is closed or cancelled and the cooldown (counted to `at`) is over, or
+   * is resolved while it had heard the alert resolve (the change that fired it again was lost). An
+   * open work order, one a person resolved while the alert still fired, or a cooldown still running
+   * is left alone, as the normal path leaves them.
+   */
+  async wantsWorkOrder(change: AlertChange, at = change.at): Promise<boolean> {
+    if (change.state !== 'firing' || change.silencedBy !== undefined || !this.opensWorkOrders(change.grade)) return false;
+    if (!this.options.registry.get(change.deviceId)) return false;
+    const latest = await this.options.store.latestForIdentity(change.identity);
+    if (!latest) return true;
+    if (isOpen(latest.status)) return false;
+    if (latest.status === 'resolved') return latest.alertState === 'resolved';
+    return !this.inCooldown(latest, at);
   }
 
-  private async handleAlert(identity: string, alert: EngineAlert, transitions: readonly AlertTransition[]): Promise<void> {
-    const { store, logger } = this.options;
-    const device = this.options.registry.get(alert.deviceId);
-    if (!device) return;
-    const rule = this.options.rules.forDevice(device).find((r) => r.id === alert.ruleId);
-    const now = this.now();
-    for (const t of transitions) {
+  private inCooldown(workOrder: WorkOrder, at: number): boolean {
+    const endedAt = workOrder.closedAt ?? workOrder.cancelledAt ?? workOrder.updatedAt;
+    return at - endedAt < this.settings.cooldownMs;
+  }
+
+  /**
+   * Applies an alert's change to the work order of its fault identity, transition by transition.
+   * Changes of one identity must come in order, one at a time (the outbox consumer sees to it).
+   * With a delivery key each transition's effect is recorded together with its keyed timeline
+   * entry, and a transition whose entry is recorded already is skipped: a change handled twice (a
+   * crash between handling it and marking it consumed) opens no second work order and raises no
+   * grade twice. Times: the report time and the alert's notes are the change's wall time (`at`),
+   * so a change that waited in the outbox still starts the clocks when the fault was detected.
+   */
+  async handleChange(change: AlertChange, delivery: ChangeDelivery = {}): Promise<void> {
+    const device = this.options.registry.get(change.deviceId);
+    if (!device) {
+      this.options.logger.warn({ device: change.deviceId, rule: change.ruleId }, 'alert change of an unregistered device; no work order');
+      return;
+    }
+    for (const [index, t] of change.transitions.entries()) {
       if (!t.notify) continue;
-      const grade = t.grade ?? alert.record.grade;
-      if (OPENING.has(t.kind) && t.to === 'firing') {
-        if (!grade || compareGrades(grade, this.settings.minGrade) < 0) continue;
-        const data = { alert: alert.ruleId, grade, value: alert.record.lastValue, transition: t.kind };
-        if (alert.silencedBy !== undefined) {
-          // Maintenance window: evaluated and listed, but nobody is sent out.
-          const open = await store.list({ identity, status: ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'] });
-          if (open[0]) await store.addEvents(open[0].id, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_silenced', note: alert.message.zh, data: { ...data, silence: alert.silencedBy } }]);
-          continue;
-        }
-        const latest = await store.latestForIdentity(identity);
-        if (latest?.status === 'resolved') {
-          // The fix did not hold: the same work order goes back to work.
-          await this.change(latest, { status: 'in_progress', alertState: 'firing', grade: moreSerious(latest.grade, grade), resolvedAt: null, resolvedBy: null, feedbackAt: null, resolutionSuggestedAt: null, updatedAt: now }, [
-            { ts: now, actor: SYSTEM_ACTOR, kind: 'transition', from: 'resolved', to: 'in_progress', note: `告警再次触发 / alert fired again: ${alert.message.zh}`, data },
-          ]);
-          continue;
-        }
-        if (latest && (latest.status === 'closed' || latest.status === 'cancelled')) {
-          const endedAt = latest.closedAt ?? latest.cancelledAt ?? latest.updatedAt;
-          if (now - endedAt < this.settings.cooldownMs) {
-            await store.addEvents(latest.id, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'suppressed_refire', note: `冷却期内再次触发，未新开工单 / fired again within the cooldown: ${alert.message.zh}`, data }]);
-            logger.info({ workOrder: latest.number, device: alert.deviceId, rule: alert.ruleId }, 'alert fired again within the work-order cooldown; added to the closed work order');
-            continue;
-          }
-        }
-        const forecast = alert.condition.forecast;
-        const kind: WorkOrderKind = rule?.kind === 'trend' && forecast ? 'planned' : 'corrective';
-        const faultType = rule?.fault_type ?? faultTypeOfMetric(rule && (rule.kind === 'composite' ? compositeMetrics(rule)[0] : rule.metric));
-        const { created, workOrder } = await store.openForIdentity(
-          {
-            identity,
-            kind,
-            channel: 'auto',
-            grade,
-            siteId: device.site,
-            deviceId: device.id,
-            device: deviceSnapshot(device),
-            faultType,
-            title: alert.message.zh,
-            phenomenon: `${alert.message.zh}\n${alert.message.en}`,
-            alarmCodes: [alert.ruleId],
-            ruleId: alert.ruleId,
-            faultAt: alert.record.activeAt ?? t.ts,
-            reportedAt: now,
-            reportedBy: SYSTEM_ACTOR,
-            alertState: 'firing',
-            ...(kind === 'planned' && forecast && { plannedDueAt: forecast.earliest }),
-          },
-          { ts: now, actor: SYSTEM_ACTOR, kind: 'created', to: 'new', note: alert.message.zh, data },
-          this.timeZone(device.site),
-        );
-        if (created) logger.info({ workOrder: workOrder.number, kind, grade, device: device.id, rule: alert.ruleId }, 'work order opened by an alert');
-        else await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), resolutionSuggestedAt: null, updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: alert.message.zh, data }]);
-        continue;
+      const key = delivery.key === undefined ? undefined : `${delivery.key}#${index}`;
+      if (key !== undefined && (await this.options.store.hasEvent(key))) continue;
+      try {
+        await this.applyTransition(change, t, device, key, delivery.reconciled === true);
+      } catch (error) {
+        // Recorded by an earlier handling of the same change that raced this one: applied once.
+        if ((error as Error).name !== 'DuplicateEventError') throw error;
       }
-      const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');
-      if (!open) continue;
-      const data = { alert: alert.ruleId, grade, value: alert.record.lastValue, transition: t.kind };
-      if (t.kind === 'escalated' && grade) {
-        await this.change(open, { grade: moreSerious(open.grade, grade), updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: alert.message.zh, data }]);
-      } else if (t.kind === 'resolved') {
-        // The alert cleared; a person decides whether the fault is fixed.
-        await this.change(open, { alertState: 'resolved', resolutionSuggestedAt: now, updatedAt: now }, [
-          { ts: now, actor: SYSTEM_ACTOR, kind: 'alert_resolved', note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order', data },
+    }
+  }
+
+  private async applyTransition(change: AlertChange, t: AlertTransition, device: RegisteredDevice, key: string | undefined, reconciled: boolean): Promise<void> {
+    const { store, logger } = this.options;
+    const identity = change.identity;
+    const at = change.at;
+    const now = this.now();
+    const grade = t.grade ?? change.grade;
+    const data = { alert: change.ruleId, grade, value: change.value, transition: t.kind, alertAt: at, ...(reconciled && { reconciled: true }) };
+    const keyed = key === undefined ? {} : { key };
+    const fields = { device: change.deviceId, rule: change.ruleId, grade };
+    if (OPENING.has(t.kind) && t.to === 'firing') {
+      if (!this.opensWorkOrders(grade)) return;
+      if (reconciled && !(await this.wantsWorkOrder({ ...change, grade }, at))) return;
+      if (change.silencedBy !== undefined) {
+        // Maintenance window: evaluated and listed, but nobody is sent out.
+        const open = await store.list({ identity, status: OPEN_STATES });
+        if (open[0]) await store.addEvents(open[0].id, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_silenced', note: change.message.zh, data: { ...data, silence: change.silencedBy }, ...keyed }]);
+        return;
+      }
+      const latest = await store.latestForIdentity(identity);
+      if (latest?.status === 'resolved') {
+        // The fix did not hold: the same work order goes back to work.
+        await this.change(latest, { status: 'in_progress', alertState: 'firing', grade: moreSerious(latest.grade, grade), resolvedAt: null, resolvedBy: null, feedbackAt: null, resolutionSuggestedAt: null, updatedAt: now }, [
+          { ts: now, actor: SYSTEM_ACTOR, kind: 'transition', from: 'resolved', to: 'in_progress', note: `告警再次触发 / alert fired again: ${change.message.zh}`, data, ...keyed },
         ]);
-      } else {
-        await store.addEvents(open.id, [{ ts: now, actor: SYSTEM_ACTOR, kind: `alert_${t.kind}`, note: alert.message.zh, data }]);
+        logger.info({ ...fields, workOrder: latest.number, ...(reconciled && { reconciled: true }) }, 'resolved work order reopened: its alert fired again');
+        return;
       }
+      if (latest && (latest.status === 'closed' || latest.status === 'cancelled') && this.inCooldown(latest, at)) {
+        await store.addEvents(latest.id, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'suppressed_refire', note: `冷却期内再次触发，未新开工单 / fired again within the cooldown: ${change.message.zh}`, data, ...keyed }]);
+        logger.info({ ...fields, workOrder: latest.number }, 'alert fired again within the work-order cooldown; added to the closed work order');
+        return;
+      }
+      const forecast = change.forecast;
+      const kind: WorkOrderKind = change.ruleKind === 'trend' && forecast ? 'planned' : 'corrective';
+      const { created, workOrder } = await store.openForIdentity(
+        {
+          identity,
+          kind,
+          channel: 'auto',
+          grade,
+          siteId: change.siteId,
+          deviceId: device.id,
+          device: deviceSnapshot(device),
+          faultType: change.faultType,
+          title: change.message.zh,
+          phenomenon: `${change.message.zh}\n${change.message.en}`,
+          alarmCodes: [change.ruleId],
+          ruleId: change.ruleId,
+          faultAt: change.activeAt ?? t.ts,
+          reportedAt: at,
+          reportedBy: SYSTEM_ACTOR,
+          alertState: 'firing',
+          ...(kind === 'planned' && forecast && { plannedDueAt: forecast.earliest }),
+        },
+        { ts: now, actor: SYSTEM_ACTOR, kind: 'created', to: 'new', note: change.message.zh, data, ...keyed },
+        this.timeZone(change.siteId),
+      );
+      if (created) {
+        if (reconciled) logger.warn({ ...fields, workOrder: workOrder.number, kind }, 'work order opened by reconciliation: its alert was firing without one');
+        else logger.info({ ...fields, workOrder: workOrder.number, kind }, 'work order opened by an alert');
+      } else if (!reconciled) {
+        await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), resolutionSuggestedAt: null, updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: change.message.zh, data, ...keyed }]);
+      }
+      return;
+    }
+    const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');
+    if (!open) return;
+    if (t.kind === 'escalated' && grade) {
+      await this.change(open, { grade: moreSerious(open.grade, grade), updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...keyed }]);
+    } else if (t.kind === 'resolved') {
+      // The alert cleared; a person decides whether the fault is fixed.
+      await this.change(open, { alertState: 'resolved', resolutionSuggestedAt: at, updatedAt: now }, [
+        { ts: now, actor: SYSTEM_ACTOR, kind: 'alert_resolved', note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order', data, ...keyed },
+      ]);
+    } else {
+      await store.addEvents(open.id, [{ ts: now, actor: SYSTEM_ACTOR, kind: `alert_${t.kind}`, note: change.message.zh, data, ...keyed }]);
     }
   }
 

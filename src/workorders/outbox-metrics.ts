@@ -1,0 +1,47 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AlertOutboxConsumer } from './alert-outbox-consumer.js';
+
+/** The alert outbox's figures in /metrics: depth read from the database when scraped, counts from the consumer. */
+export function registerOutboxMetrics(registry: Registry, consumer: AlertOutboxConsumer): void {
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter('guardian_alert_outbox_consumed_total', 'Alert changes applied to work orders and marked consumed', () => consumer.counters().consumed);
+  counter('guardian_alert_outbox_failed_total', 'Attempts to apply an alert change that failed (each is retried with back-off)', () => consumer.counters().failed);
+  counter('guardian_alert_outbox_reconciled_total', 'Firing alerts found without a work order and without a waiting change, given a synthetic change', () => consumer.counters().reconciled);
+  counter('guardian_alert_outbox_errors_total', 'Drains of the alert outbox cut short because it could not be read or written (retried)', () => consumer.counters().outboxErrors);
+  counter('guardian_alert_outbox_unreadable_total', 'Stored alert changes that could not be read and were skipped', () => consumer.counters().unreadable);
+  // Read once per scrape by the depth gauge (registered first, so collected first); the age gauge uses it too.
+  let latest: { oldestAt?: number } = {};
+  new Gauge({
+    name: 'guardian_alert_outbox_depth',
+    help: 'Alert changes not yet consumed, by whether they have failed before (waiting for a retry)',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      try {
+        const d = await consumer.depth();
+        latest = d;
+        this.set({ state: 'pending' }, d.pending - d.failing);
+        this.set({ state: 'failing' }, d.failing);
+      } catch {
+        // The database is unreachable: the figures keep their last values; /readyz says why.
+      }
+    },
+  });
+  new Gauge({
+    name: 'guardian_alert_outbox_oldest_seconds',
+    help: 'Age of the oldest alert change not yet consumed (0 when none waits)',
+    registers: [registry],
+    collect() {
+      this.set(latest.oldestAt === undefined ? 0 : Math.max(0, (Date.now() - latest.oldestAt) / 1000));
+    },
+  });
+}
