@@ -14,8 +14,8 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from 'simple-statistics';
 import { RuleSet } from '../rules/rule-set.js';
-import { median } from '../rules/windows.js';
 import { scenarioNames } from '../simulators/scenarios/index.js';
 import { PACKAGE_ROOT } from '../src/app/version.js';
 import { DAY, HOUR, MINUTE, SECOND } from '../simulators/time.js';

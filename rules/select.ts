@@ -1,45 +1,21 @@
 /**
- * Order statistics by selection rather than sorting: trend fits want three quantiles of n² / 2
- * pairwise slopes, and anomaly baselines want medians of a few hundred bucket figures, on every
- * refit. Functions work in place on typed arrays and allocate nothing.
+ * Order statistics by selection rather than sorting: trend and rate fits want three quantiles of
+ * n² / 2 pairwise slopes on every refit. The selection is simple-statistics' `quickselect`; the
+ * quantiles (linear interpolation, R's type 7, as its `quantile`) are read here because
+ * `quantile` copies its input and selects over all of it, where a fit reuses one scratch array
+ * and finds the band's tails within the halves the median's selection left. Functions work in
+ * place on typed arrays and allocate nothing.
  */
+import { quickselect } from 'simple-statistics';
 
 /**
  * Rearranges `a[from…to)` so that `a[k]` holds the value a full sort would put there, everything
- * before it is ≤ and everything after it is ≥ (Hoare's selection, median-of-three pivots).
- * Expected O(n) where a sort is O(n log n): a fit has n² / 2 slopes and wants three quantiles.
+ * before it is ≤ and everything after it is ≥: simple-statistics' `quickselect` (Floyd–Rivest),
+ * expected O(n) where a sort is O(n log n) — a fit has n² / 2 slopes and wants three quantiles.
  */
 function select(a: Float64Array, k: number, from: number, to: number): void {
-  let lo = from;
-  let hi = to - 1;
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1;
-    // Median of three as pivot, so sorted or reversed input stays linear.
-    if (a[mid]! < a[lo]!) swap(a, mid, lo);
-    if (a[hi]! < a[lo]!) swap(a, hi, lo);
-    if (a[hi]! < a[mid]!) swap(a, hi, mid);
-    const pivot = a[mid]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        swap(a, i, j);
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return;
-  }
-}
-
-function swap(a: Float64Array, i: number, j: number): void {
-  const t = a[i]!;
-  a[i] = a[j]!;
-  a[j] = t;
+  // quickselect reads a right bound of 0 as "to the end of the array": a range of one needs nothing.
+  if (to - from > 1) quickselect(a as unknown as number[], k, from, to - 1);
 }
 
 /** The smallest value of `a[from…to)`. */

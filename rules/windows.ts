@@ -3,6 +3,7 @@
  * window costs a few hundred numbers however often the device reports. The same shape comes back
  * from the telemetry store's aggregate queries, which is how windows are warmed after a restart.
  */
+import { median as ssMedian } from 'simple-statistics';
 
 export interface Bucket {
   count: number;
@@ -150,9 +151,7 @@ export class BucketSeries {
   }
 }
 
+/** The median (simple-statistics' `median`), NaN for no values rather than a throw. */
 export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return values.length === 0 ? NaN : ssMedian(values);
 }

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { quantile } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
 import { medianAndBand, medianInPlace, selectQuantile } from '../../rules/select.js';
 
@@ -28,6 +29,19 @@ describe('order statistics by selection', () => {
         const tail = (1 - confidence) / 2;
         const got = medianAndBand(Float64Array.from(list), list.length, confidence);
         expect(got).toEqual({ median: sortedQuantile(list, 0.5), low: sortedQuantile(list, tail), high: sortedQuantile(list, 1 - tail) });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('gives exactly what simple-statistics’ quantile gives (linear interpolation), on any finite values (property)', () => {
+    const doubles = fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 300 });
+    fc.assert(
+      fc.property(doubles, fc.double({ min: 0, max: 1, noNaN: true }), (list, q) => {
+        expect(selectQuantile(Float64Array.from(list), list.length, q)).toBe(quantile(list, q));
+        const tail = (1 - 0.9) / 2;
+        const { median, low, high } = medianAndBand(Float64Array.from(list), list.length, 0.9);
+        expect([low, median, high]).toEqual(quantile(list, [tail, 0.5, 1 - tail]));
       }),
       { numRuns: 500 },
     );
