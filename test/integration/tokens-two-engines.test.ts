@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers.js';
 import { GuardianProcess } from '../support/guardian-process.js';
-import { freePort, needs } from '../support/servers.js';
+import { needs } from '../support/servers.js';
 import { withSearchPath } from '../support/sql-targets.js';
 
 const PG_URL = process.env.GUARDIAN_TEST_DATABASE_URL?.trim() || undefined;
@@ -20,30 +20,36 @@ describe.skipIf(suite.skip)(suite.title, () => {
   let dir: ReturnType<typeof tempDir>;
   let admin: pg.Pool;
   const schema = `guardian_t_${randomBytes(6).toString('hex')}`;
+  const processes: GuardianProcess[] = [];
   const engines: Array<{ process: GuardianProcess; url: string }> = [];
 
   beforeAll(async () => {
     dir = tempDir('guardian-tokens-');
     admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
     await admin.query(`create schema ${schema}`);
-    // Two engines as two hosts would run them: each its own data directory, broker and HTTP port, one database.
-    for (const name of ['a', 'b']) {
-      const httpPort = await freePort();
-      const process = GuardianProcess.spawn(['collect'], {
+    // Two engines as two hosts would run them: each its own data directory, broker and HTTP port
+    // (port 0: the system picks a free one, read back from the banner), one database.
+    const started = ['a', 'b'].map((name) =>
+      GuardianProcess.spawn(['collect'], {
         GUARDIAN_DATABASE_URL: withSearchPath(PG_URL!, schema),
         GUARDIAN_DATA_DIR: join(dir.path, name),
-        GUARDIAN_HTTP_PORT: String(httpPort),
-        GUARDIAN_MQTT_PORT: String(await freePort()),
+        GUARDIAN_HTTP_PORT: '0',
+        GUARDIAN_MQTT_PORT: '0',
         GUARDIAN_MQTT_CLIENT_ID: `guardian-${name}`,
         GUARDIAN_ADMIN_TOKEN: ADMIN,
-      });
-      engines.push({ process, url: `http://127.0.0.1:${httpPort}` });
+      }),
+    );
+    processes.push(...started);
+    for (const process of started) {
+      await process.waitForOutput(BANNER, 90_000);
+      const url = /HTTP API:\s+(http:\/\/\S+)/.exec(process.output())?.[1];
+      if (!url) throw new Error(`no HTTP API address in:\n${process.output()}`);
+      engines.push({ process, url });
     }
-    await Promise.all(engines.map((e) => e.process.waitForOutput(BANNER, 60_000)));
-  }, 90_000);
+  }, 120_000);
 
   afterAll(async () => {
-    for (const e of engines) await e.process.stop();
+    for (const p of processes) await p.stop();
     await admin?.query(`drop schema if exists ${schema} cascade`);
     await admin?.end();
     dir?.remove();
