@@ -145,13 +145,11 @@ export class TokenService implements ApiTokens {
     if (this.cacheMs === 0) return;
     const now = this.clock();
     this.cache.delete(digest);
-    if (this.cache.size >= this.maxCached) {
-      for (const [key, entry] of this.cache) if (entry.until <= now) this.cache.delete(key);
-      // Still full: drop the oldest answers (a Map iterates in insertion order).
-      for (const key of this.cache.keys()) {
-        if (this.cache.size < this.maxCached) break;
-        this.cache.delete(key);
-      }
+    // Answers are inserted in the order they expire (one lifetime for all, a renewed one moves to
+    // the end), so the expired and, when full, the oldest are at the front.
+    for (const [key, entry] of this.cache) {
+      if (entry.until > now && this.cache.size < this.maxCached) break;
+      this.cache.delete(key);
     }
     this.cache.set(digest, { principal, until: now + this.cacheMs });
   }
