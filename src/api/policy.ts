@@ -1,4 +1,4 @@
-import { canSeeSite, type Principal } from '../auth/roles.js';
+import { canSeeSite, siteLimit, type Principal } from '../auth/roles.js';
 import { forbidden, notFound } from './errors.js';
 
 declare module 'fastify' {
@@ -26,15 +26,15 @@ export class SiteAccess {
 
   /** Whether the caller may see data of `siteId`; data of no known site only staff see. */
   canSee(siteId: string | undefined): boolean {
-    return siteId === undefined ? this.principal.role !== 'hospital' : canSeeSite(this.principal, siteId);
+    return canSeeSite(this.principal, siteId);
   }
 
   /** The site filter of a list asked for `requested` (the `?site=` parameter). */
   listScope(requested?: string): ListScope {
-    if (this.principal.role !== 'hospital') return requested === undefined ? {} : { site: requested };
-    const own = this.principal.siteId;
-    if (own === undefined || (requested !== undefined && requested !== own)) return null;
-    return { site: own };
+    const limit = siteLimit(this.principal);
+    if (limit === undefined) return requested === undefined ? {} : { site: requested };
+    if (limit.siteId === undefined || (requested !== undefined && requested !== limit.siteId)) return null;
+    return { site: limit.siteId };
   }
 
   /** The resource if it exists and the caller may see its site; otherwise 404 with `message`. */

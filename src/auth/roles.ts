@@ -27,7 +27,16 @@ export interface Principal {
   readonly siteId?: string;
 }
 
-/** Whether the principal may see data of `siteId`. */
-export function canSeeSite(principal: Principal, siteId: string): boolean {
-  return principal.role !== 'hospital' || principal.siteId === siteId;
+/**
+ * The site a principal is limited to: undefined when it sees every site (the service staff), else
+ * its own site (a hospital; `siteId` undefined if the token names none: it sees nothing).
+ */
+export function siteLimit(principal: Principal): { readonly siteId: string | undefined } | undefined {
+  return principal.role === 'hospital' ? { siteId: principal.siteId } : undefined;
+}
+
+/** Whether the principal may see data of `siteId`; data of no known site only unlimited principals see. */
+export function canSeeSite(principal: Principal, siteId: string | undefined): boolean {
+  const limit = siteLimit(principal);
+  return limit === undefined || (siteId !== undefined && limit.siteId === siteId);
 }
