@@ -606,9 +606,9 @@ export class RuleEngine {
     const current = this.alerts.get(id);
     if ('active' in input && !input.active && isQuiet(current)) {
       // The common case: a quiet rule stays quiet. Nothing to run through the lifecycle, and
-      // nothing to keep unless its N-of-M window or spike count moved.
+      // nothing to keep unless its condition moved (a kind keeps an unchanged one's window).
       const previous = current?.condition ?? slot.quiet;
-      if (previous && previous.window === condition.window && previous.spikes === condition.spikes) return;
+      if (previous && previous.window === condition.window) return;
       if (!current) slot.quiet = condition;
       else {
         this.alerts.set(id, { ...current, condition });
