@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AlertOutboxConsumer } from './alert-outbox-consumer.js';
+import type { OutboxDepth } from './alert-outbox.js';
 
 /** The alert outbox's figures in /metrics: depth read from the database when scraped, counts from the consumer. */
 export function registerOutboxMetrics(registry: Registry, consumer: AlertOutboxConsumer): void {
@@ -18,30 +19,35 @@ export function registerOutboxMetrics(registry: Registry, consumer: AlertOutboxC
   counter('guardian_alert_outbox_reconciled_total', 'Firing alerts found without a work order and without a waiting change, given a synthetic change', () => consumer.counters().reconciled);
   counter('guardian_alert_outbox_errors_total', 'Drains of the alert outbox cut short because it could not be read or written (retried)', () => consumer.counters().outboxErrors);
   counter('guardian_alert_outbox_unreadable_total', 'Stored alert changes that could not be read and were skipped', () => consumer.counters().unreadable);
-  // Read once per scrape by the depth gauge (registered first, so collected first); the age gauge uses it too.
-  let latest: { oldestAt?: number } = {};
+  // Read once per scrape: the registry collects the gauges together, and both wait for the same query.
+  let reading: Promise<OutboxDepth | undefined> | undefined;
+  const read = () =>
+    (reading ??= consumer
+      .depth()
+      // The database is unreachable: the figures keep their last values; /readyz says why.
+      .catch(() => undefined)
+      .finally(() => {
+        reading = undefined;
+      }));
   new Gauge({
     name: 'guardian_alert_outbox_depth',
     help: 'Alert changes not yet consumed, by whether they have failed before (waiting for a retry)',
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      try {
-        const d = await consumer.depth();
-        latest = d;
-        this.set({ state: 'pending' }, d.pending - d.failing);
-        this.set({ state: 'failing' }, d.failing);
-      } catch {
-        // The database is unreachable: the figures keep their last values; /readyz says why.
-      }
+      const d = await read();
+      if (!d) return;
+      this.set({ state: 'pending' }, d.pending - d.failing);
+      this.set({ state: 'failing' }, d.failing);
     },
   });
   new Gauge({
     name: 'guardian_alert_outbox_oldest_seconds',
     help: 'Age of the oldest alert change not yet consumed (0 when none waits)',
     registers: [registry],
-    collect() {
-      this.set(latest.oldestAt === undefined ? 0 : Math.max(0, (Date.now() - latest.oldestAt) / 1000));
+    async collect() {
+      const d = await read();
+      if (d) this.set(d.oldestAt === undefined ? 0 : Math.max(0, (Date.now() - d.oldestAt) / 1000));
     },
   });
 }

@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
+import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SqlDatabase } from '../../src/storage/sql/database.js';
 import type { WorkOrderStore } from '../../src/workorders/types.js';
+import { registerOutboxMetrics } from '../../src/workorders/outbox-metrics.js';
 import { waitFor } from '../helpers.js';
 import { alertChange, DATABASES, HOUR, MIN, openDatabase, storedAlert, T0, transition, workOrderSide } from './support.js';
 
@@ -95,6 +97,25 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
       expect(row).toMatchObject({ consumed_at: T0, claimed_by: null, attempts: 1, last_error: null });
       expect(consumer.counters()).toMatchObject({ consumed: 1, failed: 0 });
       expect(await consumer.depth()).toEqual({ pending: 0, failing: 0 });
+    });
+
+    it('shows depth, consumed, failed and reconciled in /metrics', async () => {
+      const { sql: db, registry } = await open();
+      const { alerts, consumer } = workOrderSide(db, registry);
+      const metrics = new Registry();
+      registerOutboxMetrics(metrics, consumer);
+      const change = alertChange();
+      await alerts.save([storedAlert(change)], [change, alertChange({ ruleId: 'shield-high' })]);
+      let text = await metrics.metrics();
+      expect(text).toContain('guardian_alert_outbox_depth{state="pending"} 2');
+      expect(text).toContain('guardian_alert_outbox_consumed_total 0');
+      await consumer.drain();
+      text = await metrics.metrics();
+      expect(text).toContain('guardian_alert_outbox_depth{state="pending"} 0');
+      expect(text).toContain('guardian_alert_outbox_oldest_seconds 0');
+      expect(text).toContain('guardian_alert_outbox_consumed_total 2');
+      expect(text).toMatch(/guardian_alert_outbox_failed_total 0\n/);
+      expect(text).toMatch(/guardian_alert_outbox_reconciled_total 0\n/);
     });
 
     it('hands out one identity’s changes one at a time and in order; other identities go alongside', async () => {
