@@ -47,8 +47,6 @@ export interface GuardianOptions {
   /** Serve the HTTP API (off for `guardian collect --no-http`). */
   readonly http?: boolean;
   readonly now?: () => number;
-  /** How long an API token lookup is reused (0–5 s; default 2 s): the delay before another engine's token changes count here. */
-  readonly tokenCacheMs?: number;
 }
 
 export interface RunningGuardian {
@@ -224,7 +222,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     breachCheck.unref();
     cleanups.push(async () => clearInterval(breachCheck));
     // Looked up in the shared database with a short cache, so tokens issued or revoked by another engine count here too.
-    const tokens = new TokenService(new ApiTokenRepository(sql.db), { ...(options.tokenCacheMs !== undefined && { cacheMs: options.tokenCacheMs }) });
+    const tokens = new TokenService(new ApiTokenRepository(sql.db), { cacheMs: config.http.tokenCache });
 
     const pipeline = await startIngestPipeline({
       config,

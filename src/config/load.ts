@@ -13,6 +13,7 @@ const ENV_SETTINGS: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['GUARDIAN_LOG_LEVEL', ['log', 'level']],
   ['GUARDIAN_HTTP_HOST', ['http', 'host']],
   ['GUARDIAN_HTTP_PORT', ['http', 'port']],
+  ['GUARDIAN_HTTP_TOKEN_CACHE', ['http', 'tokenCache']],
   ['GUARDIAN_ADMIN_TOKEN', ['adminToken']],
   ['GUARDIAN_MQTT_URL', ['mqtt', 'url']],
   ['GUARDIAN_MQTT_PORT', ['mqtt', 'port']],

@@ -34,6 +34,11 @@ export const ConfigSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: port.default(8080),
+        /**
+         * How long an API token's check against the database is reused. Tokens issued or revoked
+         * on another engine sharing the database take effect here within this time (at most 5 s).
+         */
+        tokenCache: duration('2s').refine((ms) => ms <= 5_000, 'must be at most 5s: a revoked token must stop working on every engine within seconds'),
       })
       .prefault({}),
     /** Bootstrap admin bearer token; unset → generated once and kept in `<dataDir>/admin-token`. */

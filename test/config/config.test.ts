@@ -16,7 +16,7 @@ const file = (name: string, text: string) => {
 describe('configuration', () => {
   it('has working defaults', () => {
     const { config } = loadConfig({ env: {}, file: file('empty.yaml', '') });
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, tokenCache: 2_000 });
     expect(config.dataDir).toBe('./data');
     expect(config.mqtt.url).toBeUndefined();
     expect(config.simulate.backfill).toBe(14 * 86_400_000);
@@ -40,6 +40,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: {}, file: file('c.yaml', 'htpp:\n  port: 1\n') })).toThrow(/unknown setting\(s\) htpp/);
     expect(() => loadConfig({ env: {}, file: file('d.yaml', 'a: [b\n') })).toThrow(/not valid YAML/);
     expect(() => loadConfig({ env: {}, file: join(dir, 'missing.yaml') })).toThrow(/does not exist/);
+  });
+
+  it('keeps the token cache within 5 s, so a revocation reaches every engine', () => {
+    expect(loadConfig({ env: { GUARDIAN_HTTP_TOKEN_CACHE: '5s' } }).config.http.tokenCache).toBe(5_000);
+    expect(loadConfig({ env: { GUARDIAN_HTTP_TOKEN_CACHE: '0' } }).config.http.tokenCache).toBe(0);
+    expect(() => loadConfig({ env: { GUARDIAN_HTTP_TOKEN_CACHE: '6s' } })).toThrow(/http\.tokenCache \(GUARDIAN_HTTP_TOKEN_CACHE\): must be at most 5s/);
   });
 });
 
