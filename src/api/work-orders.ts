@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GRADE_LABELS, GRADES } from '../kernel/grades.js';
+import { IsoInstantSchema, parseIsoInstant } from '../kernel/time/instant.js';
 import { EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
 import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
@@ -121,7 +122,7 @@ const CreateBody = z
     phenomenon: text(4000).describe('故障现象: what the reporter saw'),
     alarmCodes: z.array(text(64)).max(50).optional(),
     faultType: z.enum(FAULT_TYPES).optional(),
-    faultAt: z.iso.datetime({ offset: true }).optional().describe('when the fault happened (to the minute); default: now'),
+    faultAt: IsoInstantSchema.optional().describe('when the fault happened (to the minute); default: now'),
     reporter: z.strictObject({ name: text(100), phone: text(40).optional(), department: text(100).optional() }),
   })
   .describe('A work order reported through a manual channel');
@@ -269,8 +270,8 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
         summary: 'Breached response-time clocks (escalations), oldest due first; recorded once each, for follow-up and reports',
         querystring: z.object({
           site: z.string().optional(),
-          from: z.iso.datetime({ offset: true }).optional().describe('due at or after'),
-          to: z.iso.datetime({ offset: true }).optional().describe('due before'),
+          from: IsoInstantSchema.optional().describe('due at or after'),
+          to: IsoInstantSchema.optional().describe('due before'),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
         }),
@@ -294,7 +295,7 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
       const q = request.query;
       const sites = request.access.listScope(q.site);
       if (!sites) return { items: [], total: 0 };
-      const { items, total } = await ctx.workOrderQuery.breaches({ ...sites, ...(q.from && { from: Date.parse(q.from) }), ...(q.to && { to: Date.parse(q.to) }) }, { limit: q.limit, offset: q.offset });
+      const { items, total } = await ctx.workOrderQuery.breaches({ ...sites, ...(q.from && { from: parseIsoInstant(q.from)! }), ...(q.to && { to: parseIsoInstant(q.to)! }) }, { limit: q.limit, offset: q.offset });
       return {
         total,
         items: items.map((b) => {
@@ -356,7 +357,7 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
           phenomenon: body.phenomenon,
           ...(body.alarmCodes && { alarmCodes: body.alarmCodes }),
           ...(body.faultType && { faultType: body.faultType }),
-          ...(body.faultAt && { faultAt: Date.parse(body.faultAt) }),
+          ...(body.faultAt && { faultAt: parseIsoInstant(body.faultAt)! }),
           reporter: body.reporter,
         },
         request.principal.name,

@@ -110,6 +110,15 @@ describe('work-order API: roles, validation, transitions', () => {
     expect(bad.body.message).toMatch(/satisfaction/);
   });
 
+  it('reads the fault time as every other instant is read: any ISO-8601 form with a zone, never 24:00', async () => {
+    const compact = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), faultAt: '2026-11-25t09:58+0800' });
+    expect(compact.status).toBe(201);
+    expect(compact.body.faultAt).toBe('2026-11-25T01:58:00.000Z');
+    const midnight = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), faultAt: '2026-11-25T24:00:00Z' });
+    expect(midnight.status).toBe(400);
+    expect(midnight.body.message).toMatch(/faultAt/);
+  });
+
   it('transitions follow the state machine: 409 with the allowed actions, roles per action, audit trail', async () => {
     const created = await call('supervisor-chen', 'POST', '/api/work-orders', report('MR-1'));
     const path = `/api/work-orders/${created.body.number as string}/transitions`;
