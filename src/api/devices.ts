@@ -234,7 +234,13 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
         tags: ['devices'],
         summary: 'Discrete events a device reported (error codes, arcs, quench), newest first',
         params: z.object({ id: z.string() }),
-        querystring: z.object({ code: z.string().optional(), from: TimeParam.optional(), to: TimeParam.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+        querystring: z.object({
+          code: z.string().optional(),
+          from: TimeParam.optional(),
+          to: TimeParam.optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+          offset: z.coerce.number().int().min(0).default(0),
+        }),
         response: {
           200: list(z.object({ id: z.number().int(), ts: IsoTime, code: z.string(), message: z.string().optional(), data: z.record(z.string(), z.unknown()).optional(), receivedAt: IsoTime })),
           404: ErrorBody,
@@ -248,6 +254,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       const { items, total } = await ctx.events.list({
         deviceId: device.id,
         limit: q.limit,
+        offset: q.offset,
         ...(q.code && { code: q.code }),
         ...(q.from && { from: resolveTime(q.from, now)! }),
         ...(q.to && { to: resolveTime(q.to, now)! }),

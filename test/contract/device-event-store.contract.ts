@@ -235,6 +235,7 @@ export function describeDeviceEventStoreContract(
       };
       expect(await minutes({ limit: 3 })).toEqual({ total: 40, minutes: [39, 38, 37] });
       expect(await minutes({ deviceId: 'ct-1', limit: 2 })).toEqual({ total: 20, minutes: [39, 37] });
+      expect(await minutes({ deviceId: 'ct-1', limit: 2, offset: 2 })).toEqual({ total: 20, minutes: [35, 33] });
       expect(await minutes({ code: 'QUENCH', limit: ALL })).toEqual({ total: 14, minutes: [39, 36, 33, 30, 27, 24, 21, 18, 15, 12, 9, 6, 3, 0] });
       expect(await minutes({ from: T0 + 10 * MINUTE, to: T0 + 13 * MINUTE })).toEqual({ total: 3, minutes: [12, 11, 10] });
       expect(await minutes({ from: T0 + 10 * MINUTE + 1, to: T0 + 13 * MINUTE + 1 })).toEqual({ total: 3, minutes: [13, 12, 11] });

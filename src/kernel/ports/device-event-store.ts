@@ -11,6 +11,7 @@ export interface DeviceEventFilter {
   readonly from?: number;
   readonly to?: number;
   readonly limit?: number;
+  readonly offset?: number;
 }
 
 /** Discrete device events (error codes, arcs, quench), stored once per (device, ts, code). */

@@ -36,7 +36,7 @@ export class DeviceEventRepository implements DeviceEventStore {
     if (filter.from !== undefined) query = query.where('ts', '>=', filter.from);
     if (filter.to !== undefined) query = query.where('ts', '<', filter.to);
     const totalRow = await query.select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst();
-    const rows = await query.selectAll().orderBy('ts', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 100).execute();
+    const rows = await query.selectAll().orderBy('ts', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 100).offset(filter.offset ?? 0).execute();
     return {
       total: Number(totalRow?.n ?? 0),
       items: rows.map((r) => ({
