@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { median, medianAbsoluteDeviation } from 'simple-statistics';
 import { describe, expect, it } from 'vitest';
 import { anomalyScore, ewmaBaseline, expectedRange, isAnomalous, madBaseline } from '../../rules/anomaly.js';
 import { compositeActive } from '../../rules/composite.js';
@@ -110,6 +111,27 @@ describe('anomaly baselines', () => {
     expect(madBaseline(spiky)!.scale).toBeCloseTo(madBaseline(quiet)!.scale, 6);
     expect(isAnomalous(anomalyScore(43, madBaseline(spiky)!), 5, 'above')).toBe(true);
     expect(isAnomalous(anomalyScore(43, madBaseline(spiky)!), 5, 'below')).toBe(false);
+  });
+
+  it('mad: the median and MAD of the bucket means, exactly as simple-statistics gives them (property)', () => {
+    const bucket = fc.record({ count: fc.integer({ min: 0, max: 30 }), mean: fc.double({ min: -500, max: 500, noNaN: true }), spread: fc.double({ min: 0, max: 10, noNaN: true }) });
+    fc.assert(
+      fc.property(fc.array(bucket, { minLength: 1, maxLength: 250 }), (input) => {
+        const buckets = input.map((b) => ({ count: b.count, sum: b.mean * b.count, min: b.mean - b.spread, max: b.mean + b.spread }));
+        const means = buckets.filter((b) => b.count > 0).map((b) => b.sum / b.count);
+        const noise = buckets.filter((b) => b.count >= 2).map((b) => (b.max - b.min) / expectedRange(b.count));
+        const baseline = madBaseline(buckets);
+        if (means.length === 0) {
+          expect(baseline).toBeUndefined();
+          return;
+        }
+        const centre = median(means);
+        const within = noise.length > 0 ? median(noise) : 0;
+        const between = 1.4826 * medianAbsoluteDeviation(means);
+        expect(baseline).toEqual({ centre, scale: Math.max(Math.sqrt(within * within + between * between), 1e-5 * Math.max(1, Math.abs(centre))), buckets: means.length });
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('use the control-chart constants for the expected range', () => {
