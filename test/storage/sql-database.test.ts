@@ -271,4 +271,23 @@ describe.skipIf(postgresConnection.skip)(postgresConnection.title, () => {
     expect(await migrateToLatest(second)).toContain('0001_registry_and_ingest');
     expect(await second.db.selectFrom('dead_letters').selectAll().execute()).toEqual([]);
   });
+
+  it('survives a connection cut while a transaction holds it: the transaction fails, the process does not', async () => {
+    const name = `guardian-cut-${randomBytes(4).toString('hex')}`;
+    const url = new URL((await target!.fresh()).url!);
+    url.searchParams.set('application_name', name);
+    const database = await open(url.toString());
+    const admin = await open((await target!.fresh()).url!);
+    const failed = database.db.transaction().execute(async (trx) => {
+      await sql`select 1`.execute(trx);
+      // The connection is checked out and idle between statements when the server drops it:
+      // pg emits 'error' on the client alone, which would end the process without a listener.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`.execute(admin.db);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sql`select 2`.execute(trx);
+    });
+    await expect(failed).rejects.toThrow();
+    const { rows } = await sql<{ n: number }>`select 3 as n`.execute(database.db);
+    expect(rows[0]?.n).toBe(3);
+  });
 });

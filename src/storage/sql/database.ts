@@ -99,9 +99,15 @@ async function openPostgres(url: string, options: SqlDatabaseOptions): Promise<S
     application_name: 'remote-guardian',
     types: pgTypes,
   });
-  // An idle connection that breaks (server restart, network) is reported here; without a listener
-  // it would end the process. The pool replaces it on the next query.
-  pool.on('error', (error) => options.logger?.warn({ err: error, database: location }, 'PostgreSQL connection lost; the pool reconnects on the next query'));
+  // A connection that breaks (server restart, network, pg_terminate_backend) emits 'error' on its
+  // client; without a listener that ends the process. While the client is idle in the pool the pool
+  // also re-emits it; while it is checked out (between a transaction's statements) only the client
+  // does, and the statement that uses it next fails and is retried by its caller. Logged once, from
+  // the client; the pool replaces the connection on the next query.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.logger?.warn({ err: error, database: location }, 'PostgreSQL connection lost; the pool reconnects on the next query'));
+  });
+  pool.on('error', () => undefined);
   try {
     const client = await pool.connect();
     client.release();
