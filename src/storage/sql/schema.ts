@@ -101,7 +101,7 @@ export interface AlertOutboxTable {
   last_error: string | null;
 }
 
-/** A silence (maintenance window); rules/silences.ts has the format. */
+/** A silence (maintenance window); src/silences/schedule.ts has the format. */
 export interface SilencesTable {
   id: string;
   site_id: string | null;
