@@ -1,18 +1,10 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { counterReadAtScrape } from '../src/kernel/metrics.js';
 import type { RuleEngine } from './engine.js';
 
 /** The rule engine's figures in /metrics, read from the engine when scraped. */
 export function registerEngineMetrics(registry: Registry, engine: RuleEngine): void {
-  const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
+  const counter = (name: string, help: string, read: () => number) => counterReadAtScrape(registry, name, help, read);
   counter('guardian_rule_evaluations_total', 'Rule evaluations (one rule on one sample, event or tick)', () => engine.stats().evaluations);
   counter('guardian_rule_late_samples_total', 'Samples that arrived after newer ones of their device had been evaluated (beyond the reorder tolerance)', () => engine.stats().lateSamples);
   counter('guardian_rule_engine_busy_seconds_total', 'Time spent evaluating rules (samples, events, clock) on the event loop', () => engine.stats().busyMs / 1000);

@@ -1,19 +1,11 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { counterReadAtScrape } from '../kernel/metrics.js';
 import type { AlertOutboxConsumer } from './alert-outbox-consumer.js';
 import type { OutboxDepth } from './alert-outbox.js';
 
 /** The alert outbox's figures in /metrics: depth read from the database when scraped, counts from the consumer. */
 export function registerOutboxMetrics(registry: Registry, consumer: AlertOutboxConsumer): void {
-  const counter = (name: string, help: string, read: () => number) =>
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read());
-      },
-    });
+  const counter = (name: string, help: string, read: () => number) => counterReadAtScrape(registry, name, help, read);
   counter('guardian_alert_outbox_consumed_total', 'Alert changes applied to work orders and marked consumed', () => consumer.counters().consumed);
   counter('guardian_alert_outbox_failed_total', 'Attempts to apply an alert change that failed (each is retried with back-off)', () => consumer.counters().failed);
   counter('guardian_alert_outbox_reconciled_total', 'Firing alerts found without a work order and without a waiting change, given a synthetic change', () => consumer.counters().reconciled);
