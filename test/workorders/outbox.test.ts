@@ -383,7 +383,10 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
     });
   });
 
-  describe.skipIf(skip || dialect !== 'postgres')('several engines on one PostgreSQL', () => {
+  // Claims with FOR UPDATE SKIP LOCKED between processes: SQLite runs one engine, so the
+  // SQLite variant registers nothing here rather than a skipped suite.
+  if (dialect !== 'postgres') return;
+  describe.skipIf(skip)('several engines on one PostgreSQL', () => {
     it('two consumers claiming at once never get the same change', async () => {
       const { sql: db, registry } = await open();
       const other = await openSecond(db);
