@@ -6,14 +6,11 @@ import { RuleEngine } from '../../rules/engine.js';
 import type { SilenceLookup } from '../../src/kernel/ports/silence-lookup.js';
 import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
-import { DeviceRegistry } from '../../src/devices/registry.js';
-import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { silentLogger } from '../../src/app/log.js';
-import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
-import { migrateToLatest, openSqlDatabase } from '../../src/storage/sql/database.js';
 import { openSqliteTelemetryStore } from '../../src/storage/sqlite-telemetry-store.js';
 import type { Sample } from '../../src/kernel/ports/telemetry-store.js';
 import { tempDir } from '../helpers.js';
+import { MemoryAlertStore, MemoryDirectory } from './engine-support.js';
 
 const T0 = Date.parse('2026-11-01T00:00:00Z');
 const MIN = 60_000;
@@ -141,27 +138,30 @@ rules:
     message: { zh: "{{device}} 湿度 {{value}} 高于 {{threshold}}", en: "{{device}} humidity {{value}} above {{threshold}}" }
 `;
 
-async function setup(options: { reorderMs?: number; silences?: SilenceLookup; dataDir?: string; now?: () => number } = {}) {
-  const dir = options.dataDir ? { path: options.dataDir, remove: () => undefined } : tempDir();
-  if (!options.dataDir) cleanup.push(() => dir.remove());
+/** An engine on the rule packs above, its ports in memory; pass `store` to restart on the alerts another engine saved. */
+async function setup(options: { reorderMs?: number; silences?: SilenceLookup; store?: MemoryAlertStore; now?: () => number } = {}) {
+  const dir = tempDir();
+  cleanup.push(() => dir.remove());
   const packs = join(dir.path, 'packs');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(packs, { recursive: true });
   writeFileSync(join(packs, 'mr.yaml'), MR_PACK);
   writeFileSync(join(packs, 'ct.yaml'), CT_PACK);
-  const db = await openSqlDatabase({ sqliteFile: join(dir.path, 'guardian.db') });
-  cleanup.push(() => db.close());
-  await migrateToLatest(db);
-  const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db));
-  await registry.upsert({ id: 'MR-1', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }, 'api');
-  await registry.upsert({ id: 'CT-1', site: 'h1', modality: 'CT', vendor: 'GE', model: 'Revolution' }, 'api');
+  const store = options.store ?? new MemoryAlertStore();
+  const registry = new MemoryDirectory(
+    [{ id: 'h1', name: 'h1', timezone: 'Asia/Shanghai' }],
+    [
+      { id: 'MR-1', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' },
+      { id: 'CT-1', site: 'h1', modality: 'CT', vendor: 'GE', model: 'Revolution' },
+    ],
+  );
   const rules = new RuleSet(packs, logger);
   const loaded = await rules.load();
   expect(loaded).toMatchObject({ ok: true });
   const engine = new RuleEngine({
     rules,
     registry,
-    repository: new AlertRepository(db.db),
+    repository: store,
     logger,
     ...(options.reorderMs !== undefined && { reorderMs: options.reorderMs }),
     ...(options.silences && { silences: options.silences }),
@@ -170,7 +170,7 @@ async function setup(options: { reorderMs?: number; silences?: SilenceLookup; da
   await engine.warm();
   const transitions: Array<AlertTransition & { rule: string; silencedBy?: string }> = [];
   engine.onTransition((alert, ts) => transitions.push(...ts.map((t) => ({ ...t, rule: alert.ruleId, ...(alert.silencedBy && { silencedBy: alert.silencedBy }) }))));
-  return { dir, db, registry, engine, transitions };
+  return { store, registry, engine, transitions };
 }
 
 /** A deterministic noise in [-1, 1]. */
@@ -248,15 +248,12 @@ describe('stuck rules', () => {
   });
 
   it('after a restart an open stuck alert is neither resolved nor fired again by the same reading', async () => {
-    const dir = tempDir();
-    cleanup.push(() => dir.remove());
-    const first = await setup({ dataDir: dir.path });
+    const first = await setup();
     first.engine.onSamples(Array.from({ length: 70 }, (_, i) => room(i, 22)));
     expect(fired(first.transitions, 'room-stuck')).toHaveLength(1);
     await first.engine.flush();
-    await first.db.close();
 
-    const second = await setup({ dataDir: dir.path });
+    const second = await setup({ store: first.store });
     second.engine.onSamples(Array.from({ length: 90 }, (_, i) => room(70 + i, 22)));
     expect(second.transitions.filter((t) => t.rule === 'room-stuck')).toEqual([]);
     expect(second.engine.list().find((a) => a.ruleId === 'room-stuck')?.record).toMatchObject({ state: 'firing', triggerCount: 1 });
@@ -528,7 +525,7 @@ describe('event time and restarts', () => {
     cleanup.push(() => store.close());
     const history = series('MR-1', 'magnet_room_temp_c', T0, 40, MIN, (i) => 18 + (8 * i) / 60);
     await store.write(history);
-    const first = await setup({ dataDir: dir.path });
+    const first = await setup();
     const warmed = await first.engine.warmWindows(store, T0 + 40 * MIN);
     expect(warmed.windows).toBeGreaterThan(0);
     // One more minute of warming raises at once: the window already holds 40 minutes.

@@ -3,12 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RuleEngine } from '../../rules/engine.js';
 import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
-import { DeviceRegistry } from '../../src/devices/registry.js';
-import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { silentLogger } from '../../src/app/log.js';
-import { AlertRepository } from '../../src/storage/sql/alert-repository.js';
-import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
-import { tempDir } from '../helpers.js';
+import { MemoryAlertStore, MemoryDirectory } from './engine-support.js';
 
 const PACKS = join(import.meta.dirname, '../../rules/packs');
 const T0 = Date.parse('2026-11-20T00:00:00Z');
@@ -18,29 +14,24 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function setup(dataDir: string): Promise<{ db: SqlDatabase; engine: RuleEngine; transitions: AlertTransition[] }> {
-  const db = await openSqlDatabase({ sqliteFile: join(dataDir, 'guardian.db') });
-  cleanup.push(() => db.close());
-  await migrateToLatest(db);
-  const registry = await DeviceRegistry.open(new SqlDeviceStore(db.db));
-  await registry.upsert({ id: 'MR-9', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }, 'api');
+/** An engine on the shipped packs, its ports in memory; pass the `store` of an earlier engine to restart on its alerts. */
+async function setup(store = new MemoryAlertStore()): Promise<{ store: MemoryAlertStore; engine: RuleEngine; transitions: AlertTransition[] }> {
+  const registry = new MemoryDirectory([{ id: 'h1', name: 'h1', timezone: 'Asia/Shanghai' }], [{ id: 'MR-9', site: 'h1', modality: 'MR', vendor: 'GE', model: 'SIGNA' }]);
   const rules = new RuleSet(PACKS, logger);
   const loaded = await rules.load();
   expect(loaded.ok).toBe(true);
-  const engine = new RuleEngine({ rules, registry, repository: new AlertRepository(db.db), logger });
+  const engine = new RuleEngine({ rules, registry, repository: store, logger });
   await engine.warm();
   const transitions: AlertTransition[] = [];
   engine.onTransition((_alert, t) => transitions.push(...t));
-  return { db, engine, transitions };
+  return { store, engine, transitions };
 }
 
 const helium = (minute: number, value: number) => ({ deviceId: 'MR-9', metric: 'helium_level_pct', ts: T0 + minute * 60_000, value });
 
 describe('rule engine (threshold rules)', () => {
   it('fires once on a sustained breach, escalates without re-firing, and a restart resumes instead of firing again', async () => {
-    const dir = tempDir();
-    cleanup.push(() => dir.remove());
-    const first = await setup(dir.path);
+    const first = await setup();
     // One noisy sample below 65 does not fire (3 of 4 needed); three do.
     first.engine.onSamples([helium(0, 70), helium(1, 64), helium(2, 70), helium(3, 70)]);
     expect(first.transitions.filter((t) => t.kind === 'fired')).toEqual([]);
@@ -49,10 +40,8 @@ describe('rule engine (threshold rules)', () => {
     first.engine.onSamples([helium(7, 49), helium(8, 48), helium(9, 47)]);
     expect(first.transitions.filter((t) => t.kind === 'escalated').map((t) => t.grade)).toEqual(['severe']);
     await first.engine.flush();
-    await first.db.close();
-    cleanup.pop();
 
-    const second = await setup(dir.path);
+    const second = await setup(first.store);
     const [alert] = second.engine.list().filter((a) => a.ruleId === 'helium-level-low');
     expect(alert?.record).toMatchObject({ state: 'firing', grade: 'severe', triggerCount: 1 });
     second.engine.onSamples([helium(10, 46)]);
@@ -63,9 +52,7 @@ describe('rule engine (threshold rules)', () => {
   });
 
   it('warns before helium reaches 50 %: a forecast with its time to crossing, graded by how near it is', async () => {
-    const dir = tempDir();
-    cleanup.push(() => dir.remove());
-    const { engine } = await setup(dir.path);
+    const { engine } = await setup();
     // Compressor stopped: helium falls 3 %/day from 80 %, sampled every 15 min with probe noise.
     const samples = Array.from({ length: 4 * 24 * 4 }, (_, i) => ({
       deviceId: 'MR-9',
