@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RuleEngine } from '../../rules/engine.js';
 import type { AlertTransition } from '../../src/kernel/alerts.js';
 import { RuleSet } from '../../rules/rule-set.js';
@@ -9,10 +9,6 @@ import { MemoryAlertStore, MemoryDirectory } from './engine-support.js';
 const PACKS = join(import.meta.dirname, '../../rules/packs');
 const T0 = Date.parse('2026-11-20T00:00:00Z');
 const logger = silentLogger();
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
 
 /** An engine on the shipped packs, its ports in memory; pass the `store` of an earlier engine to restart on its alerts. */
 async function setup(store = new MemoryAlertStore()): Promise<{ store: MemoryAlertStore; engine: RuleEngine; transitions: AlertTransition[] }> {
