@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { AlertChange } from '../kernel/alerts.js';
 import type { AlertOutbox, OutboxDepth, OutboxEntry, UnreadableEntry } from './alert-outbox.js';
-import type { WorkOrderService } from './service.js';
+import { lastFiredAt, type WorkOrderService } from './service.js';
 
 export interface AlertOutboxSettings {
   /** Changes claimed per round (one per identity). */
@@ -234,9 +234,11 @@ export class AlertOutboxConsumer {
     let enqueued = 0;
     for (const alert of await outbox.firingWithoutPending()) {
       if (!(await service.wantsWorkOrder(alert, now))) continue;
+      // The transition keeps when the alert last fired: the handling checks it again against a
+      // work order closed in the meantime.
       const synthetic: AlertChange = {
         ...alert,
-        transitions: [{ from: 'pending', to: 'firing', grade: alert.grade, ts: alert.activeAt ?? now, kind: 'fired', notify: true }],
+        transitions: [{ from: 'pending', to: 'firing', grade: alert.grade, ts: lastFiredAt(alert) ?? alert.activeAt ?? now, kind: 'fired', notify: true }],
         at: now,
       };
       if (!(await outbox.enqueueReconciled(synthetic))) continue;

@@ -96,6 +96,20 @@ export function deviceSnapshot(device: RegisteredDevice): DeviceSnapshot {
 }
 
 const OPENING: ReadonlySet<string> = new Set(['fired', 'restored']);
+
+/**
+ * When an alert last fired in a way that opens a work order, as its change tells it: the wall
+ * time (`at`, or the transition's time if later) of a change with a fired or restored transition
+ * to firing; for a change without one (an escalation of an alert already firing) the time its
+ * condition became active; undefined when neither is known.
+ */
+export function lastFiredAt(change: AlertChange): number | undefined {
+  let firedAt: number | undefined;
+  for (const t of change.transitions) {
+    if (t.to === 'firing' && OPENING.has(t.kind)) firedAt = Math.max(firedAt ?? Number.NEGATIVE_INFINITY, t.ts, change.at);
+  }
+  return firedAt ?? change.activeAt;
+}
 const OPEN_STATES: readonly WorkOrderState[] = ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'];
 
 export class WorkOrderService {
@@ -136,18 +150,23 @@ export class WorkOrderService {
    * Whether a firing alert lacks the work order the normal path would have given it: reconciliation
    * asks this of every firing alert with no change waiting. Yes when it is firing, not silenced, of
    * a grade that opens work orders, its device is registered, and its fault identity has no work
-   * order, or its latest one is closed or cancelled and the cooldown (counted to `at`) is over, or
-   * is resolved while it had heard the alert resolve (the change that fired it again was lost). An
-   * open work order, one a person resolved while the alert still fired, or a cooldown still running
-   * is left alone, as the normal path leaves them.
+   * order, or its latest one is closed or cancelled, the alert fired (`firedAt`, by default
+   * `lastFiredAt(change)`) after it was closed or cancelled, and the cooldown (counted to `at`) is
+   * over, or is resolved while it had heard the alert resolve (the change that fired it again was
+   * lost). An open work order, one a person resolved while the alert still fired, one closed or
+   * cancelled while the alert kept firing (a duplicate report, a fault the hospital lives with),
+   * or a cooldown still running is left alone, as the normal path leaves them: only a firing that
+   * opens a work order does so, and one that never stopped does not fire again.
    */
-  async wantsWorkOrder(change: AlertChange, at = change.at): Promise<boolean> {
+  async wantsWorkOrder(change: AlertChange, at = change.at, firedAt = lastFiredAt(change)): Promise<boolean> {
     if (change.state !== 'firing' || change.silencedBy !== undefined || !this.opensWorkOrders(change.grade)) return false;
     if (!this.options.registry.get(change.deviceId)) return false;
     const latest = await this.options.store.latestForIdentity(change.identity);
     if (!latest) return true;
     if (isOpen(latest.status)) return false;
     if (latest.status === 'resolved') return latest.alertState === 'resolved';
+    const endedAt = latest.closedAt ?? latest.cancelledAt ?? latest.updatedAt;
+    if (firedAt === undefined || firedAt <= endedAt) return false;
     return !this.inCooldown(latest, at);
   }
 
@@ -195,7 +214,8 @@ export class WorkOrderService {
     const fields = { device: change.deviceId, rule: change.ruleId, grade };
     if (OPENING.has(t.kind) && t.to === 'firing') {
       if (!this.opensWorkOrders(grade)) return;
-      if (reconciled && !(await this.wantsWorkOrder({ ...change, grade }, at))) return;
+      // A synthetic change's transition carries when the alert last fired (`lastFiredAt`), its `at` when it was made.
+      if (reconciled && !(await this.wantsWorkOrder({ ...change, grade }, at, t.ts))) return;
       if (change.silencedBy !== undefined) {
         // Maintenance window: evaluated and listed, but nobody is sent out.
         const open = await store.list({ identity, status: OPEN_STATES });

@@ -344,11 +344,45 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
       clock.now = T0 + HOUR;
       expect(await side.consumer.reconcile()).toBe(0);
       expect((await side.service.timeline(closedWo!.id)).map((e) => e.kind)).toEqual(['created', 'transition']);
+      // After the cooldown too: the alert never stopped firing, so the normal path would open none.
       clock.now = T0 + 7 * HOUR;
+      expect(await side.consumer.reconcile()).toBe(0);
+      clock.now = T0 + 30 * HOUR;
+      expect(await side.consumer.reconcile()).toBe(0);
+      expect(await side.service.list({ identity: 'MR-1/closed' })).toHaveLength(1);
+      expect(await side.service.list({ identity: 'MR-1/held' })).toHaveLength(1);
+    });
+
+    it('a work order cancelled while its alert kept firing gets no second one; a firing after the cancel whose change was lost does', async () => {
+      const { sql: db, registry } = await open();
+      const clock = { now: T0 };
+      const side = workOrderSide(db, registry, { clock });
+      const fired = alertChange();
+      await side.alerts.save([storedAlert(fired)], [fired]);
+      await side.consumer.drain();
+      const [wo] = await side.service.list({});
+      clock.now = T0 + HOUR;
+      await side.service.transition(wo!.number, { action: 'cancel', note: '重复报修' }, 'supervisor-chen');
+      // Cooldown over, the alert still firing since before the cancel: left alone, every time.
+      for (const hours of [7, 8, 48]) {
+        clock.now = T0 + hours * HOUR;
+        expect(await side.consumer.reconcile()).toBe(0);
+      }
+      // A synthetic change enqueued before the cancel is checked again when handled: nothing either.
+      expect(await side.outbox.enqueueReconciled({ ...fired, transitions: [transition('fired', { grade: 'general', ts: T0 })], at: clock.now })).toBe(true);
+      await side.consumer.drain();
+      expect(await side.service.list({})).toHaveLength(1);
+      // It resolved and fired again after the cancel, and that change was lost: reconciled.
+      const refired = alertChange({ at: T0 + 50 * HOUR, activeAt: T0 + 50 * HOUR, transitions: [transition('fired', { grade: 'general', ts: T0 + 50 * HOUR })] });
+      clock.now = T0 + 50 * HOUR;
+      await firingWithLostChange(side, refired);
+      clock.now = T0 + 51 * HOUR;
       expect(await side.consumer.reconcile()).toBe(1);
       await side.consumer.drain();
-      expect(await side.service.list({ identity: 'MR-1/closed' })).toHaveLength(2);
-      expect(await side.service.list({ identity: 'MR-1/held' })).toHaveLength(1);
+      const all = await side.service.list({});
+      expect(all).toHaveLength(2);
+      expect(all.find((w) => w.id !== wo!.id)).toMatchObject({ status: 'new', faultAt: T0 + 50 * HOUR, reportedAt: T0 + 51 * HOUR });
+      expect(await side.consumer.reconcile()).toBe(0);
     });
 
     it('reopens a resolved work order whose alert resolved and fired again when that change was lost', async () => {
