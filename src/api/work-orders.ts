@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GRADE_LABELS, GRADES } from '../kernel/grades.js';
 import { IsoInstantSchema, parseIsoInstant } from '../kernel/time/instant.js';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../kernel/text.js';
 import { EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
 import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
@@ -111,7 +112,7 @@ const ACTION_ROLES: Readonly<Record<WorkOrderAction, readonly Role[]>> = {
   cancel: MANAGERS,
 };
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+const text = (max: number) => z.string().trim().min(1).max(max).refine(isStorableText, STORABLE_TEXT_MESSAGE);
 
 const CreateBody = z
   .strictObject({
@@ -130,11 +131,11 @@ const CreateBody = z
 const TransitionBody = z
   .strictObject({
     action: z.enum(WORK_ORDER_ACTIONS),
-    note: z.string().trim().min(1).max(4000).optional(),
+    note: text(4000).optional(),
     mode: z.enum(RESPONSE_MODES).optional().describe('respond: remote connection or on site'),
-    resolution: z.string().trim().min(1).max(4000).optional().describe('resolve: what was done'),
+    resolution: text(4000).optional().describe('resolve: what was done'),
     satisfaction: SatisfactionSchema.optional().describe('close: the hospital’s satisfaction, 1–5'),
-    comment: z.string().trim().min(1).max(4000).optional().describe('close: the hospital’s comment'),
+    comment: text(4000).optional().describe('close: the hospital’s comment'),
   })
   .describe('An action of the work-order state machine');
 
@@ -409,7 +410,7 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
         tags: ['work orders'],
         summary: 'Hand the work order over to an engineer (starts the 1-hour handover confirmation clock)',
         params: z.object({ id: z.string().min(1) }),
-        body: z.strictObject({ assignee: text(100), note: z.string().trim().min(1).max(4000).optional() }),
+        body: z.strictObject({ assignee: text(100), note: text(4000).optional() }),
         response: { 200: WorkOrderView, 404: ErrorBody, 409: ErrorBody },
       },
     },

@@ -1,21 +1,25 @@
 import { z } from 'zod';
 import { MODALITIES } from './catalogue/metrics.js';
+import { isSingleLineText, SINGLE_LINE_TEXT_MESSAGE } from './text.js';
 import { isTimeZone } from './time/zone.js';
+
+/** A name or label of a site or device: one line, no control characters. */
+const label = (min: number, max: number) => z.string().min(min).max(max).refine(isSingleLineText, SINGLE_LINE_TEXT_MESSAGE);
 
 /** Ids travel in MQTT topics and URLs: keep them to a safe alphabet. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const IdSchema = z.string().regex(ID_PATTERN, 'letters, digits, "_", "." or "-", at most 64, not starting with a symbol');
 
 export const LocationSchema = z.object({
-  department: z.string().min(1).max(100),
-  floor: z.string().max(20).optional(),
-  room: z.string().max(50).optional(),
+  department: label(1, 100),
+  floor: label(0, 20).optional(),
+  room: label(0, 50).optional(),
 });
 
 export const SiteSchema = z.object({
   id: IdSchema,
-  name: z.string().min(1).max(200),
-  nameEn: z.string().max(200).optional(),
+  name: label(1, 200),
+  nameEn: label(0, 200).optional(),
   timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as Asia/Shanghai').default('Asia/Shanghai'),
 });
 export type Site = z.infer<typeof SiteSchema>;
@@ -25,11 +29,11 @@ export const DeviceSchema = z.object({
   id: IdSchema,
   site: IdSchema,
   modality: z.enum(MODALITIES),
-  vendor: z.string().min(1).max(100),
-  model: z.string().min(1).max(100),
-  serial: z.string().max(100).optional(),
+  vendor: label(1, 100),
+  model: label(1, 100),
+  serial: label(0, 100).optional(),
   installDate: z.iso.date().optional(),
-  name: z.string().max(200).optional(),
+  name: label(0, 200).optional(),
   location: LocationSchema.optional(),
 });
 export type Device = z.infer<typeof DeviceSchema>;

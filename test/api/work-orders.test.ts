@@ -114,6 +114,12 @@ describe('work-order API: roles, validation, transitions', () => {
     const compact = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), faultAt: '2026-11-25t09:58+0800' });
     expect(compact.status).toBe(201);
     expect(compact.body.faultAt).toBe('2026-11-25T01:58:00.000Z');
+    const nul = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), phenomenon: '图像\u0000伪影' });
+    expect(nul.status).toBe(400);
+    expect(nul.body.message).toMatch(/phenomenon.*U\+0000/);
+    const device = await call('admin', 'PATCH', '/api/devices/MR-1', { name: 'MR\u0000' });
+    expect(device.status).toBe(400);
+    expect(device.body.message).toMatch(/name.*one line/);
     const midnight = await call('supervisor-chen', 'POST', '/api/work-orders', { ...report('MR-1'), faultAt: '2026-11-25T24:00:00Z' });
     expect(midnight.status).toBe(400);
     expect(midnight.body.message).toMatch(/faultAt/);

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { AlertChange } from '../../kernel/alerts.js';
 import type { AlertStore, StoredAlert } from '../../kernel/ports/alert-store.js';
 import type { Database } from './schema.js';
+import { storableText } from './text.js';
 
 /** Rows per statement: 12 parameters an alert, 13 a change, far below SQLite's and PostgreSQL's limits. */
 const ROWS_PER_STATEMENT = 200;
@@ -51,8 +52,8 @@ export class AlertRepository implements AlertStore {
         last_value: a.lastValue ?? null,
         record: a.record,
         condition: a.condition,
-        message_zh: a.messageZh,
-        message_en: a.messageEn,
+        message_zh: storableText(a.messageZh),
+        message_en: storableText(a.messageEn),
         updated_at: a.updatedAt,
         last_change: change ? JSON.stringify(change) : null,
       };
