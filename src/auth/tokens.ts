@@ -108,10 +108,13 @@ export class TokenService implements ApiTokens {
     const pending = this.inFlight.get(digest);
     if (pending) return pending;
     const revocations = this.revocations;
+    // The answer is as old as the moment it was asked for: a slow query must not stretch how long
+    // a token revoked on another engine keeps working here.
+    const askedAt = this.clock();
     const lookup = this.store
       .findLive(digest)
       .then((principal) => {
-        if (revocations === this.revocations) this.remember(digest, principal);
+        if (revocations === this.revocations) this.remember(digest, principal, askedAt);
         return principal;
       })
       .finally(() => {
@@ -141,7 +144,7 @@ export class TokenService implements ApiTokens {
     return revoked;
   }
 
-  private remember(digest: string, principal: Principal | undefined): void {
+  private remember(digest: string, principal: Principal | undefined, askedAt: number): void {
     if (this.cacheMs === 0) return;
     const now = this.clock();
     this.cache.delete(digest);
@@ -151,6 +154,6 @@ export class TokenService implements ApiTokens {
       if (entry.until > now && this.cache.size < this.maxCached) break;
       this.cache.delete(key);
     }
-    this.cache.set(digest, { principal, until: now + this.cacheMs });
+    this.cache.set(digest, { principal, until: askedAt + this.cacheMs });
   }
 }

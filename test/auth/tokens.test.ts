@@ -71,6 +71,24 @@ describe('TokenService: tokens checked against the shared store with a short cac
     expect(await service.revoke('engineer-li', 6)).toBe(false);
   });
 
+  it('dates a cached answer from when it was asked for, so a slow lookup does not stretch a revoked token past the cache time', async () => {
+    const { store, service, other, advance } = setup(2_000);
+    const { token } = await service.create({ name: 'engineer-wang', role: 'engineer' }, 'admin', 0);
+    const findLive = store.findLive.bind(store);
+    // The database takes 1.5 s to answer.
+    store.findLive = async (digest) => {
+      const answer = await findLive(digest);
+      advance(1_500);
+      return answer;
+    };
+    expect(await other.authenticate(token)).toMatchObject({ name: 'engineer-wang' });
+    store.findLive = findLive;
+    await service.revoke('engineer-wang', 1);
+    advance(501);
+    // 2 s after the question, not 2 s after the slow answer.
+    expect(await other.authenticate(token)).toBeUndefined();
+  });
+
   it('reuses an answer, found or not, for the cache time only, and shares one lookup among concurrent requests', async () => {
     const { store, service, advance } = setup(1_000);
     const { token } = await service.create({ name: 'supervisor-chen', role: 'supervisor' }, 'admin', 0);
