@@ -54,6 +54,8 @@ export interface AlertOutboxCounts {
   readonly unreadable: number;
   /** Drains cut short because the outbox itself could not be read or written (retried). */
   readonly outboxErrors: number;
+  /** Claimed changes whose claim ran out before they were handled or marked (claimed again later). */
+  readonly expired: number;
 }
 
 /** Delivery key of an outbox row: the timeline entries it records are keyed by it. */
@@ -61,7 +63,7 @@ export const outboxDeliveryKey = (id: number) => `alert-outbox:${id}`;
 
 export class AlertOutboxConsumer {
   private readonly settings: AlertOutboxSettings;
-  private readonly counts = { consumed: 0, failed: 0, reconciled: 0, unreadable: 0, outboxErrors: 0 };
+  private readonly counts = { consumed: 0, failed: 0, reconciled: 0, unreadable: 0, outboxErrors: 0, expired: 0 };
   private stopped = true;
   private running: Promise<void> | undefined;
   private again = false;
@@ -170,12 +172,23 @@ export class AlertOutboxConsumer {
     return Math.min(this.settings.retryMaxMs, this.settings.retryMinMs * 2 ** Math.min(Math.max(0, attempts - 1), 30));
   }
 
+  /**
+   * Handles a claimed batch, `concurrency` entries at a time, and marks consumed what was handled
+   * and is still held. An entry whose claim ran out before its turn is left alone: another
+   * consumer may hold it now, or it is claimed again by the next round. Waits for every worker
+   * (a throwing `fail` does not leave the others running unwatched) before it marks or throws.
+   */
   private async handleBatch(entries: ReadonlyArray<OutboxEntry | UnreadableEntry>): Promise<void> {
     const done: number[] = [];
     let next = 0;
     const worker = async () => {
       while (next < entries.length) {
         const entry = entries[next++]!;
+        if (this.now() > entry.claimedUntil) {
+          this.counts.expired += 1;
+          this.options.logger.warn({ outboxId: entry.id }, 'alert outbox claim ran out before the change was handled; left to be claimed again');
+          continue;
+        }
         if ('unreadable' in entry) {
           this.counts.unreadable += 1;
           this.options.logger.error({ outboxId: entry.id, reason: entry.unreadable }, 'alert outbox change unreadable; skipped');
@@ -185,9 +198,17 @@ export class AlertOutboxConsumer {
         if (await this.handle(entry)) done.push(entry.id);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, entries.length) }, worker));
-    await this.options.outbox.complete(done);
-    this.counts.consumed += done.length;
+    const results = await Promise.allSettled(Array.from({ length: Math.min(this.settings.concurrency, entries.length) }, worker));
+    const marked = await this.options.outbox.complete(done);
+    this.counts.consumed += marked.length;
+    if (marked.length < done.length) {
+      const kept = new Set(marked);
+      const lost = done.filter((id) => !kept.has(id));
+      this.counts.expired += lost.length;
+      this.options.logger.warn({ outboxIds: lost }, 'alert outbox claims ran out while their changes were handled; not marked consumed, whoever holds them now handles them again without effect');
+    }
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Hands one change to the service; false (and back to the outbox with a retry time) when it fails. */
@@ -204,7 +225,10 @@ export class AlertOutboxConsumer {
         { err: error, outboxId: entry.id, device: change.deviceId, rule: change.ruleId, attempts: entry.attempts, retryAt: new Date(retryAt).toISOString() },
         'alert change could not be applied to its work order; retrying',
       );
-      await this.options.outbox.fail(entry.id, errorText(error), retryAt);
+      if (!(await this.options.outbox.fail(entry.id, errorText(error), retryAt))) {
+        this.counts.expired += 1;
+        this.options.logger.warn({ outboxId: entry.id }, 'alert outbox claim ran out before the failure was recorded; left to whoever claims it next');
+      }
       return false;
     }
   }

@@ -15,12 +15,15 @@ export interface OutboxEntry {
   /** Made by reconciliation for a firing alert whose change was lost, rather than by the engine. */
   readonly reconciled: boolean;
   readonly createdAt: number;
+  /** The claim holds until then: after it, another consumer may claim the change. */
+  readonly claimedUntil: number;
 }
 
 /** A change whose stored form cannot be read (written by a newer or broken release). */
 export interface UnreadableEntry {
   readonly id: number;
   readonly unreadable: string;
+  readonly claimedUntil: number;
 }
 
 /** What is waiting, for metrics. */
@@ -41,10 +44,16 @@ export interface AlertOutbox {
    * change is returned with the reason instead.
    */
   claim(limit: number): Promise<Array<OutboxEntry | UnreadableEntry>>;
-  /** Marks changes consumed. */
-  complete(ids: readonly number[]): Promise<void>;
-  /** Gives a claimed change back with the error, not to be handed out again before `retryAt`. */
-  fail(id: number, error: string, retryAt: number): Promise<void>;
+  /**
+   * Marks changes consumed, those of them this consumer still holds (claimed by it, the claim not
+   * run out); returns the ids it marked. One whose claim ran out is left for whoever claims it next.
+   */
+  complete(ids: readonly number[]): Promise<number[]>;
+  /**
+   * Gives a claimed change back with the error, not to be handed out again before `retryAt`, if
+   * this consumer still holds it; false when it did not (the claim ran out), and nothing changed.
+   */
+  fail(id: number, error: string, retryAt: number): Promise<boolean>;
   /**
    * Alerts that are firing and have no unconsumed change, as their last recorded change brought
    * up to the alert's current grade, value and message.

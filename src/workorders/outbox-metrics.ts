@@ -11,6 +11,7 @@ export function registerOutboxMetrics(registry: Registry, consumer: AlertOutboxC
   counter('guardian_alert_outbox_reconciled_total', 'Firing alerts found without a work order and without a waiting change, given a synthetic change', () => consumer.counters().reconciled);
   counter('guardian_alert_outbox_errors_total', 'Drains of the alert outbox cut short because it could not be read or written (retried)', () => consumer.counters().outboxErrors);
   counter('guardian_alert_outbox_unreadable_total', 'Stored alert changes that could not be read and were skipped', () => consumer.counters().unreadable);
+  counter('guardian_alert_outbox_claims_expired_total', 'Claimed alert changes whose claim ran out before they were handled or marked consumed (claimed again later)', () => consumer.counters().expired);
   // Read once per scrape: the registry collects the gauges together, and both wait for the same query.
   let reading: Promise<OutboxDepth | undefined> | undefined;
   const read = () =>

@@ -254,6 +254,66 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
       expect((await outboxRows(db))[0]).toMatchObject({ attempts: 2, claimed_by: null });
     });
 
+    it('a consumer whose claim runs out mid-batch marks nothing another consumer now holds, skips what it no longer holds, and each identity stays in order', async () => {
+      const { sql: db, registry } = await open();
+      const clock = { now: T0 };
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const blocked = new Promise<void>((resolve) => (entered = resolve));
+      let first = true;
+      // The slow consumer stalls in its first change (a long pause, a slow database) past its claim.
+      const slow = workOrderSide(db, registry, {
+        clock,
+        outboxOptions: { consumer: 'slow', leaseMs: MIN },
+        outboxSettings: { concurrency: 1 },
+        wrapStore: (store) => ({
+          ...bindAll(store),
+          hasEvent: async (key) => {
+            if (first) {
+              first = false;
+              entered();
+              await gate;
+            }
+            return store.hasEvent(key);
+          },
+        }),
+      });
+      const other = workOrderSide(db, registry, { clock, outboxOptions: { consumer: 'other', leaseMs: MIN } });
+      const fired = alertChange();
+      const resolved = alertChange({ state: 'resolved', transitions: [transition('resolved')], at: T0 + 1 });
+      const shield = alertChange({ ruleId: 'shield-high' });
+      await slow.alerts.save([storedAlert(resolved), storedAlert(shield)], [fired, resolved, shield]);
+      const [firedRow, resolvedRow, shieldRow] = await outboxRows(db);
+
+      const draining = slow.consumer.drain();
+      await blocked;
+      // Past the claim: another consumer takes the stalled change and holds it.
+      clock.now = T0 + MIN + 1;
+      expect((await other.outbox.claim(1)).map((e) => e.id)).toEqual([firedRow!.id]);
+      release();
+      await draining;
+      // The slow consumer applied it (once: the other's handling finds it recorded), but did not
+      // mark it: the other consumer still holds it, and the next change of the identity waits.
+      expect(await outboxRows(db)).toMatchObject([
+        { id: firedRow!.id, consumed_at: null, claimed_by: 'other' },
+        { id: resolvedRow!.id, consumed_at: null, claimed_by: null, attempts: 0 },
+        // Its claim had run out before its turn: skipped, claimed again and handled by the next round.
+        { id: shieldRow!.id, attempts: 2, claimed_by: null },
+      ]);
+      expect((await outboxRows(db))[2]!.consumed_at).not.toBeNull();
+      expect(slow.consumer.counters()).toMatchObject({ consumed: 1, expired: 2 });
+
+      await other.consumer.drain();
+      const [wo] = await other.service.list({ identity: 'MR-1/helium-low' });
+      expect((await other.service.timeline(wo!.id)).map((e) => e.kind)).toEqual(['created', 'alert_resolved']);
+      expect(wo).toMatchObject({ alertState: 'resolved' });
+      const rows = await outboxRows(db);
+      expect(rows.every((r) => r.consumed_at !== null)).toBe(true);
+      expect(rows[0]!.consumed_at! <= rows[1]!.consumed_at!).toBe(true);
+      expect(other.consumer.counters()).toMatchObject({ consumed: 2, expired: 0 });
+    });
+
     it('an unreadable change is skipped and logged, and does not hold back its identity', async () => {
       const { sql: db, registry } = await open();
       const { alerts, consumer, service } = workOrderSide(db, registry);

@@ -93,30 +93,42 @@ export class SqlAlertOutbox implements AlertOutbox {
       }
       return found;
     });
+    const claimedUntil = now + this.leaseMs;
     return rows.map((r) => {
       const change = readChange(r.change);
-      if (!change) return { id: r.id, unreadable: `not an alert change: ${r.change.slice(0, 200)}` };
-      return { id: r.id, change, attempts: r.attempts + 1, reconciled: r.origin === 'reconcile', createdAt: r.created_at };
+      if (!change) return { id: r.id, unreadable: `not an alert change: ${r.change.slice(0, 200)}`, claimedUntil };
+      return { id: r.id, change, attempts: r.attempts + 1, reconciled: r.origin === 'reconcile', createdAt: r.created_at, claimedUntil };
     });
   }
 
-  async complete(ids: readonly number[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db
+  async complete(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const now = this.now();
+    // Only what this consumer still holds: a claim that ran out may be another consumer's now,
+    // and marking its change would hand out the next change of the identity while it handles it.
+    const rows = await this.db
       .updateTable('alert_outbox')
-      .set({ consumed_at: this.now(), claimed_by: null, claimed_until: null })
+      .set({ consumed_at: now, claimed_by: null, claimed_until: null })
       .where('id', 'in', [...ids])
       .where('consumed_at', 'is', null)
+      .where('claimed_by', '=', this.consumer)
+      .where('claimed_until', '>=', now)
+      .returning('id')
       .execute();
+    return rows.map((r) => Number(r.id));
   }
 
-  async fail(id: number, error: string, retryAt: number): Promise<void> {
-    await this.db
+  async fail(id: number, error: string, retryAt: number): Promise<boolean> {
+    const now = this.now();
+    const result = await this.db
       .updateTable('alert_outbox')
       .set({ last_error: error.slice(0, LAST_ERROR_CHARS), available_at: retryAt, claimed_by: null, claimed_until: null })
       .where('id', '=', id)
       .where('consumed_at', 'is', null)
-      .execute();
+      .where('claimed_by', '=', this.consumer)
+      .where('claimed_until', '>=', now)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async firingWithoutPending(): Promise<AlertChange[]> {
