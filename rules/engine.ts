@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AlertChange, AlertTransition } from '../src/kernel/alerts.js';
 import { faultTypeOfMetric } from '../src/kernel/catalogue/fault-types.js';
@@ -670,6 +671,7 @@ function alertChange(device: RegisteredDevice, target: Target, alert: EngineAler
   const { record } = alert;
   const forecast = alert.condition.forecast;
   return {
+    id: randomUUID(),
     identity: `${device.id}/${rule.id}`,
     deviceId: device.id,
     siteId: device.site,

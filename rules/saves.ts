@@ -3,8 +3,10 @@
  * time. An alert with a transition or a new message is saved at once; one whose value or time
  * alone changed waits for the next save (at least once a `lazyMs`). The `AlertChange` of a
  * notifying transition goes with the save that writes its alert — the store writes both in one
- * transaction — and a save that fails keeps both for the next one, so a change is neither lost
- * nor written twice.
+ * transaction — and a save that fails keeps both for the next one, so a change is not lost. A
+ * save that did commit but whose reply was lost is retried too: the change goes again with its
+ * id (`AlertChange.id`, made once by the engine), and the store keeps one row per id, so it is
+ * not written twice.
  */
 import type { Logger } from 'pino';
 import type { AlertChange } from '../src/kernel/alerts.js';
@@ -81,8 +83,9 @@ export class AlertSaves {
       }
       await this.options.store.save(alerts.map(toStoredAlert), changes);
     } catch (error) {
-      // Nothing of this save was written: its alerts and changes go again with the next one,
-      // the changes ahead of those made since.
+      // Nothing of this save was written, or all of it was and the reply was lost: its alerts and
+      // changes go again with the next one, the changes ahead of those made since (a change
+      // written already is not written again: its id is unique in the outbox).
       for (const k of keys) this.dirty.add(k);
       if (changes.length > 0) this.changes = [...changes, ...this.changes];
       this.options.logger.error({ err: error, alerts: keys.length, changes: changes.length }, 'could not save alerts; will retry with the next save');

@@ -43,6 +43,12 @@ export interface AlertTransition {
  * It carries everything a consumer (work orders, push) needs, so none of them reads the rules.
  */
 export interface AlertChange {
+  /**
+   * Names this change, made once by whoever makes it (the engine, reconciliation): written twice
+   * (a save retried after its commit's reply was lost) it is still one change. Optional for
+   * changes stored before it existed.
+   */
+  readonly id?: string;
   /** `${deviceId}/${ruleId}`: the fault identity a work order is kept under. */
   readonly identity: string;
   readonly deviceId: string;

@@ -11,6 +11,7 @@
  * whose change never made it (or was dropped) and that has no work order. It enqueues a synthetic
  * change for it, which goes the same way as the engine's.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AlertChange } from '../kernel/alerts.js';
 import type { AlertOutbox, OutboxDepth, OutboxEntry, UnreadableEntry } from './alert-outbox.js';
@@ -58,8 +59,12 @@ export interface AlertOutboxCounts {
   readonly expired: number;
 }
 
-/** Delivery key of an outbox row: the timeline entries it records are keyed by it. */
-export const outboxDeliveryKey = (id: number) => `alert-outbox:${id}`;
+/**
+ * Delivery key of an outbox entry: the timeline entries it records are keyed by it. The change's
+ * own id when it has one, so the same change is applied once however many times it was written;
+ * the row's id for changes stored before changes had ids.
+ */
+export const outboxDeliveryKey = (entry: Pick<OutboxEntry, 'id' | 'change'>) => (entry.change.id !== undefined ? `alert-change:${entry.change.id}` : `alert-outbox:${entry.id}`);
 
 export class AlertOutboxConsumer {
   private readonly settings: AlertOutboxSettings;
@@ -215,7 +220,7 @@ export class AlertOutboxConsumer {
   private async handle(entry: OutboxEntry): Promise<boolean> {
     const { change } = entry;
     try {
-      await this.options.service.handleChange(change, { key: outboxDeliveryKey(entry.id), reconciled: entry.reconciled });
+      await this.options.service.handleChange(change, { key: outboxDeliveryKey(entry), reconciled: entry.reconciled });
       return true;
     } catch (error) {
       this.counts.failed += 1;
@@ -262,6 +267,7 @@ export class AlertOutboxConsumer {
       // work order closed in the meantime.
       const synthetic: AlertChange = {
         ...alert,
+        id: randomUUID(),
         transitions: [{ from: 'pending', to: 'firing', grade: alert.grade, ts: lastFiredAt(alert) ?? alert.activeAt ?? now, kind: 'fired', notify: true }],
         at: now,
       };

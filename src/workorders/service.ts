@@ -72,8 +72,9 @@ export interface TransitionInput {
 /** How a change reached the service. */
 export interface ChangeDelivery {
   /**
-   * Names the delivery (the outbox row): each transition's timeline entry is recorded under
-   * `${key}#${index}`, so handling the same delivery again applies nothing twice.
+   * Names the delivery (the change's id, or the outbox row's for a change stored without one):
+   * each transition's timeline entry is recorded under `${key}#${index}`, so handling the same
+   * change again applies nothing twice.
    */
   readonly key?: string;
   /**

@@ -70,6 +70,7 @@ describe('alert changes go to the outbox with their alerts', () => {
     expect(call!.alerts.map((a) => a.ruleId)).toEqual(['helium-low']);
     expect(call!.changes).toEqual([
       {
+        id: expect.any(String) as string,
         identity: 'MR-1/helium-low',
         deviceId: 'MR-1',
         siteId: 'h1',
@@ -155,6 +156,9 @@ describe('alert changes go to the outbox with their alerts', () => {
     engine.tick(T0 + HOUR);
     await engine.flush();
     expect(store.changes).toHaveLength(2);
+    // Each change has its own id, made once: the retry carried the same one.
+    expect(new Set(store.changes.map((c) => c.id)).size).toBe(2);
+    expect(store.calls[1]!.changes[0]!.id).toBe(store.calls[0]!.changes[0]!.id);
   });
 
   it('a failed save is retried by the tick when nothing else changes', async () => {

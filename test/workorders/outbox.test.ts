@@ -166,6 +166,31 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
       ]);
     });
 
+    it('a change saved twice (a commit whose reply was lost, retried) is one outbox row with one effect', async () => {
+      const { sql: db, registry } = await open();
+      const { alerts, consumer, service } = workOrderSide(db, registry);
+      const fired = alertChange({ id: 'change-fired' });
+      const resolved = alertChange({ id: 'change-resolved', state: 'resolved', transitions: [transition('resolved')], at: T0 + MIN });
+      await alerts.save([storedAlert(fired)], [fired]);
+      await alerts.save([storedAlert(fired)], [fired]);
+      expect(await outboxRows(db)).toMatchObject([{ change_id: 'change-fired' }]);
+      await consumer.drain();
+      const [wo] = await service.list({});
+      for (const action of ['acknowledge', 'respond', 'start'] as const) await service.transition(wo!.number, { action, mode: 'remote' }, 'engineer-li');
+      // Written again after it was consumed, with the next change in the same save: only the next one is new.
+      await alerts.save([storedAlert(resolved)], [fired, resolved]);
+      await alerts.save([storedAlert(resolved)], [fired, resolved]);
+      expect((await outboxRows(db)).map((r) => r.change_id)).toEqual(['change-fired', 'change-resolved']);
+      await consumer.drain();
+      expect(await service.list({})).toHaveLength(1);
+      expect((await service.timeline(wo!.id)).filter((e) => e.actor === 'system').map((e) => e.kind)).toEqual(['created', 'alert_resolved']);
+      // Even a copy that got in as another row (written before the unique index) is applied once: the key is the change's id.
+      await db.db.insertInto('alert_outbox').values({ identity: fired.identity, device_id: 'MR-1', site_id: 'h1', rule_id: fired.ruleId, change: JSON.stringify(fired), origin: 'engine', created_at: T0, available_at: T0 }).execute();
+      await consumer.drain();
+      expect((await service.timeline(wo!.id)).filter((e) => e.actor === 'system').map((e) => e.kind)).toEqual(['created', 'alert_resolved']);
+      expect(await service.get(wo!.number)).toMatchObject({ status: 'in_progress', alertState: 'resolved' });
+    });
+
     it('a database failure at the hand-off is retried with back-off until the work order is open', async () => {
       const { sql: db, registry } = await open();
       const clock = {

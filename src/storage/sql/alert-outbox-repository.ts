@@ -190,6 +190,7 @@ export class SqlAlertOutbox implements AlertOutbox {
           device_id: change.deviceId,
           site_id: change.siteId,
           rule_id: change.ruleId,
+          change_id: change.id ?? null,
           change: JSON.stringify(change),
           origin: 'reconcile',
           created_at: now,

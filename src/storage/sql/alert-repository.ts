@@ -64,6 +64,7 @@ export class AlertRepository implements AlertStore {
       device_id: c.deviceId,
       site_id: c.siteId,
       rule_id: c.ruleId,
+      change_id: c.id ?? null,
       change: JSON.stringify(c),
       origin: 'engine',
       created_at: createdAt,
@@ -97,9 +98,12 @@ export class AlertRepository implements AlertStore {
         await trx.updateTable('alerts').set({ last_change: JSON.stringify(change) }).where('device_id', '=', change.deviceId).where('rule_id', '=', change.ruleId).execute();
       }
       for (let i = 0; i < outbox.length; i += ROWS_PER_STATEMENT) {
+        // A change written already (a save retried after its commit's reply was lost) is not
+        // written again: its id is unique.
         await trx
           .insertInto('alert_outbox')
           .values(outbox.slice(i, i + ROWS_PER_STATEMENT))
+          .onConflict((oc) => oc.column('change_id').doNothing())
           .execute();
       }
     });

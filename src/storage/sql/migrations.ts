@@ -251,6 +251,15 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_alert_change_ids': {
+      async up(db: Kysely<unknown>) {
+        // The change's own id, made by the engine: a save retried after its commit's reply was
+        // lost writes the same change again, and the unique index keeps one row of it. Rows from
+        // before have none (NULLs do not collide).
+        await db.schema.alterTable('alert_outbox').addColumn('change_id', 'varchar(64)').execute();
+        await db.schema.createIndex('alert_outbox_change_id').on('alert_outbox').column('change_id').unique().execute();
+      },
+    },
     '0003_silences': {
       async up(db: Kysely<unknown>) {
         // Maintenance windows. Expired ones are kept for history (expired_at set, never deleted).

@@ -90,6 +90,8 @@ export interface AlertOutboxTable {
   change: string;
   /** engine | reconcile */
   origin: string;
+  /** The change's own id (AlertChange.id), unique; null for changes written before it existed. */
+  change_id: string | null;
   created_at: Millis;
   /** Not handed out before this (retry back-off). */
   available_at: Millis;
