@@ -10,6 +10,7 @@ import { installErrorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
 import { alertRoutes } from './alerts.js';
 import { ruleRoutes } from './rules.js';
+import { DOCS_CSP, securityHeaders } from './security-headers.js';
 import { siteRoutes } from './sites.js';
 import { silenceRoutes } from './silences.js';
 import { tokenRoutes } from './tokens.js';
@@ -21,6 +22,8 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
+  // First, so every answer carries the headers: the docs, the probes, and what auth refuses early.
+  await app.register(securityHeaders);
 
   await app.register(swagger, {
     openapi: {
@@ -34,7 +37,7 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   await app.register(authPlugin, { adminToken: ctx.adminToken, tokens: ctx.tokens });
 
   await app.register(healthRoutes, { ctx });
