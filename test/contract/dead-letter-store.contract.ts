@@ -12,6 +12,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registeredAsSkipped, once } from './support.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterStore, StoredDeadLetter } from '../../src/kernel/ports/dead-letter-store.js';
 
 export interface DeadLetterStoreContractOptions {
@@ -63,11 +64,6 @@ function matches(l: DeadLetter, f: DeadLetterFilter): boolean {
   );
 }
 
-function once(close: () => Promise<void>): () => Promise<void> {
-  let closing: Promise<void> | undefined;
-  return () => (closing ??= close());
-}
-
 // ── Arbitraries ──────────────────────────────────────────────────────────────────────────
 
 /** Well-formed text biased towards U+0000, non-BMP characters, quotes and wildcards. */
@@ -113,12 +109,7 @@ export function describeDeadLetterStoreContract(
   open: () => Promise<{ store: DeadLetterStore; close(): Promise<void> }>,
   options: DeadLetterStoreContractOptions = {},
 ): void {
-  if (options.skip !== undefined) {
-    describe.skip(`${name} (skipped: ${options.skip})`, () => {
-      it('is not run', () => undefined);
-    });
-    return;
-  }
+  if (registeredAsSkipped(name, options)) return;
 
   describe(name, () => {
     let store: DeadLetterStore;

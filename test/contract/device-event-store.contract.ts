@@ -14,6 +14,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registeredAsSkipped, once } from './support.js';
 import type { DeviceEvent } from '../../src/kernel/device.js';
 import type { DeviceEventFilter, DeviceEventStore, StoredDeviceEvent } from '../../src/kernel/ports/device-event-store.js';
 
@@ -65,11 +66,6 @@ function byKey<T extends Pick<DeviceEvent, 'deviceId' | 'ts' | 'code'>>(events: 
   return [...events].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
 }
 
-function once(close: () => Promise<void>): () => Promise<void> {
-  let closing: Promise<void> | undefined;
-  return () => (closing ??= close());
-}
-
 // ── Arbitraries ──────────────────────────────────────────────────────────────────────────
 
 /** Well-formed text biased towards U+0000, non-BMP characters, quotes and wildcards. */
@@ -118,12 +114,7 @@ export function describeDeviceEventStoreContract(
   open: () => Promise<{ store: DeviceEventStore; close(): Promise<void> }>,
   options: DeviceEventStoreContractOptions = {},
 ): void {
-  if (options.skip !== undefined) {
-    describe.skip(`${name} (skipped: ${options.skip})`, () => {
-      it('is not run', () => undefined);
-    });
-    return;
-  }
+  if (registeredAsSkipped(name, options)) return;
 
   describe(name, () => {
     let store: DeviceEventStore;

@@ -12,6 +12,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registeredAsSkipped, once } from './support.js';
 import { MODALITIES } from '../../src/kernel/catalogue/metrics.js';
 import {
   DeviceSchema,
@@ -69,11 +70,6 @@ function byId<T extends { id: string }>(rows: readonly T[]): T[] {
   return [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-function once(close: () => Promise<void>): () => Promise<void> {
-  let closing: Promise<void> | undefined;
-  return () => (closing ??= close());
-}
-
 // ── Arbitraries ──────────────────────────────────────────────────────────────────────────
 
 /**
@@ -115,12 +111,7 @@ const deviceArb: fc.Arbitrary<DeviceDescription> = fc
 let runSerial = 0;
 
 export function describeDeviceStoreContract(name: string, open: () => Promise<DeviceStoreHandle>, options: DeviceStoreContractOptions = {}): void {
-  if (options.skip !== undefined) {
-    describe.skip(`${name} (skipped: ${options.skip})`, () => {
-      it('is not run', () => undefined);
-    });
-    return;
-  }
+  if (registeredAsSkipped(name, options)) return;
 
   describe(name, () => {
     let handle: DeviceStoreHandle;

@@ -11,6 +11,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registeredAsSkipped, once } from './support.js';
 import { SilenceSpecSchema, toSilence, type Schedule, type Silence } from '../../src/silences/schedule.js';
 import type { SilenceStore } from '../../src/silences/store.js';
 
@@ -73,11 +74,6 @@ const DEVICE_ONLY: Silence = {
 
 function byId(silences: readonly Silence[]): Silence[] {
   return [...silences].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-
-function once(close: () => Promise<void>): () => Promise<void> {
-  let closing: Promise<void> | undefined;
-  return () => (closing ??= close());
 }
 
 // ── Arbitraries ──────────────────────────────────────────────────────────────────────────
@@ -149,12 +145,7 @@ export function describeSilenceStoreContract(
   open: () => Promise<{ store: SilenceStore; close(): Promise<void> }>,
   options: SilenceStoreContractOptions = {},
 ): void {
-  if (options.skip !== undefined) {
-    describe.skip(`${name} (skipped: ${options.skip})`, () => {
-      it('is not run', () => undefined);
-    });
-    return;
-  }
+  if (registeredAsSkipped(name, options)) return;
 
   describe(name, () => {
     let store: SilenceStore;

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registeredAsSkipped } from './support.js';
 import type { AggregatePoint, RangeQuery, Sample, TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 
 export interface TelemetryStoreContractOptions {
@@ -101,12 +102,7 @@ export function describeTelemetryStoreContract(
   open: () => Promise<TelemetryStore>,
   options: TelemetryStoreContractOptions = {},
 ): void {
-  if (options.skip !== undefined) {
-    describe.skip(`${name} (skipped: ${options.skip})`, () => {
-      it('is not run', () => undefined);
-    });
-    return;
-  }
+  if (registeredAsSkipped(name, options)) return;
 
   describe(name, () => {
     let store: TelemetryStore;
