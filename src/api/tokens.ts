@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ROLES } from '../auth/roles.js';
+import { RESERVED_TOKEN_NAMES, reservedTokenName } from '../auth/tokens.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list, ListQuery } from './schemas.js';
@@ -33,14 +34,22 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
       config: admin,
       schema: {
         tags: ['access'],
-        summary: 'Create a token for a person or system with a role; hospital tokens are limited to one site',
+        summary: 'Create a token for a person or system with a role; hospital tokens are limited to one site. A name in use (409) or reserved (400) is refused',
         body: z
           .strictObject({
-            name: z.string().trim().min(1).max(100).describe('who holds it; shown in work-order timelines'),
+            name: z
+              .string()
+              .trim()
+              .min(1)
+              .max(100)
+              .refine((name) => !/\p{Cc}/u.test(name), 'must not contain control characters')
+              .describe(`who holds it; shown in work-order timelines and the audit trail. Unique (compared without case or spacing); not one of ${RESERVED_TOKEN_NAMES.join(', ')}`),
             role: z.enum(ROLES),
             siteId: z.string().min(1).optional().describe('hospital role: the site it may see'),
           })
           .superRefine((b, c) => {
+            const reserved = reservedTokenName(b.name);
+            if (reserved !== undefined) c.addIssue({ code: 'custom', path: ['name'], message: `${reserved} is a reserved name (${RESERVED_TOKEN_NAMES.join(', ')}): timelines and the audit trail use it for someone else; choose the holder's own name` });
             if (b.role === 'hospital' && !b.siteId) c.addIssue({ code: 'custom', path: ['siteId'], message: 'a hospital token needs siteId' });
             if (b.role !== 'hospital' && b.siteId) c.addIssue({ code: 'custom', path: ['siteId'], message: 'only hospital tokens are limited to a site' });
           }),

@@ -24,10 +24,39 @@ export interface TokenPage {
 }
 
 export class TokenNameTakenError extends Error {
-  constructor(name: string) {
-    super(`a token named ${name} exists already`);
+  /** `existing`: the name as kept, when it differs from the one asked for only in case or spacing. */
+  constructor(name: string, existing?: string) {
+    super(existing !== undefined && existing !== name ? `a token named ${existing} exists already; names are compared without case or spacing` : `a token named ${name} exists already`);
     this.name = 'TokenNameTakenError';
   }
+}
+
+/**
+ * Names that stand for someone other than a token's holder in work-order timelines and the audit
+ * trail: the configured admin token (`admin`), a caller without a valid token (`anonymous`) and
+ * the engine's own steps. No token may take one, in any case or spacing.
+ */
+export const RESERVED_TOKEN_NAMES = ['admin', 'anonymous', 'system', 'engine', 'guardian'] as const;
+
+export class ReservedTokenNameError extends Error {
+  constructor(name: string, reserved: string) {
+    super(`the token name ${JSON.stringify(name)} is reserved (${reserved}); reserved names: ${RESERVED_TOKEN_NAMES.join(', ')}`);
+    this.name = 'ReservedTokenNameError';
+  }
+}
+
+/**
+ * A token name as names are compared: compatibility forms folded (full-width letters are the
+ * letters), lower case, runs of spaces as one. Two names with the same key are the same holder.
+ */
+export function tokenNameKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase().replace(/[\s\p{Cf}]+/gu, ' ').trim();
+}
+
+/** The reserved name `name` stands for, ignoring case and every space (`" Ad min "` is `admin`); undefined if none. */
+export function reservedTokenName(name: string): string | undefined {
+  const bare = tokenNameKey(name).replaceAll(' ', '');
+  return RESERVED_TOKEN_NAMES.find((reserved) => reserved === bare);
 }
 
 /**
@@ -35,7 +64,10 @@ export class TokenNameTakenError extends Error {
  * Only a digest of each token is stored; a token is found by its digest.
  */
 export interface TokenStore {
-  /** Stores a new token; a name in use, live or revoked, is refused with TokenNameTakenError. */
+  /**
+   * Stores a new token; a name in use, live or revoked, is refused with TokenNameTakenError. Names
+   * are compared by `tokenNameKey`: `Chen` and `chen` are one holder.
+   */
   insert(token: NewApiToken): Promise<void>;
   /** The holder of the live (not revoked) token with this digest. */
   findLive(digest: string): Promise<Principal | undefined>;
@@ -49,7 +81,7 @@ export interface TokenStore {
 export interface ApiTokens {
   /** The principal of a presented token if it is live; rejects when the store cannot be asked. */
   authenticate(token: string): Promise<Principal | undefined>;
-  /** Issues a token; the token itself is in the answer only, never stored. */
+  /** Issues a token; the token itself is in the answer only, never stored. A reserved name is refused with ReservedTokenNameError. */
   create(input: { name: string; role: Role; siteId?: string }, createdBy: string, now: number): Promise<{ token: string; record: ApiToken }>;
   list(page: TokenPage): Promise<{ items: ApiToken[]; total: number }>;
   revoke(name: string, now: number): Promise<boolean>;
@@ -125,6 +157,8 @@ export class TokenService implements ApiTokens {
   }
 
   async create(input: { name: string; role: Role; siteId?: string }, createdBy: string, now: number): Promise<{ token: string; record: ApiToken }> {
+    const reserved = reservedTokenName(input.name);
+    if (reserved !== undefined) throw new ReservedTokenNameError(input.name, reserved);
     const token = `rg_${randomBytes(24).toString('base64url')}`;
     const record: ApiToken = { name: input.name, role: input.role, ...(input.siteId !== undefined && { siteId: input.siteId }), createdAt: now, createdBy };
     await this.store.insert({ ...record, digest: tokenDigest(token) });

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Principal, Role } from '../../auth/roles.js';
-import { TokenNameTakenError, type ApiToken, type NewApiToken, type TokenPage, type TokenStore } from '../../auth/tokens.js';
+import { TokenNameTakenError, tokenNameKey, type ApiToken, type NewApiToken, type TokenPage, type TokenStore } from '../../auth/tokens.js';
 import type { Database } from './schema.js';
 
 /** A unique-constraint violation on either database. */
@@ -17,8 +17,13 @@ export class ApiTokenRepository implements TokenStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(token: NewApiToken): Promise<void> {
-    const taken = async () => (await this.db.selectFrom('api_tokens').select('id').where('name', '=', token.name).executeTakeFirst()) !== undefined;
-    if (await taken()) throw new TokenNameTakenError(token.name);
+    // Names are compared folded (case, spacing, full-width forms), which neither database's own
+    // lower() does alike; tokens are few, so their names are read and compared here. The exact
+    // name is also unique in the table, so two engines inserting the same name at once still clash.
+    const key = tokenNameKey(token.name);
+    const taken = async () => (await this.db.selectFrom('api_tokens').select('name').execute()).find((row) => tokenNameKey(row.name) === key)?.name;
+    const existing = await taken();
+    if (existing !== undefined) throw new TokenNameTakenError(token.name, existing);
     try {
       await this.db
         .insertInto('api_tokens')
@@ -26,7 +31,7 @@ export class ApiTokenRepository implements TokenStore {
         .execute();
     } catch (error) {
       // Another engine took the name between the look and the insert.
-      if (isUniqueViolation(error) && (await taken())) throw new TokenNameTakenError(token.name);
+      if (isUniqueViolation(error) && (await taken()) !== undefined) throw new TokenNameTakenError(token.name);
       throw error;
     }
   }
