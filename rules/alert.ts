@@ -22,6 +22,23 @@ export interface EngineAlert {
   readonly updatedAt: number;
   /** The silence (maintenance window) that held this alert's last notifying transition, if any. */
   readonly silencedBy?: string;
+  /** Event time of the evaluation whose figures the message shows. */
+  readonly messageAt?: number;
+  /** The message shows the figures of `messageAt`, no longer the current ones, and says so (`messageAsOf`). */
+  readonly messageStamped?: boolean;
+  /**
+   * The message of the latest evaluation, rendered when it is read (`RuleEngine.list`, a save):
+   * an open alert's figures move with every sample, and rendering them per sample would cost
+   * more than the evaluation. Never stored.
+   */
+  readonly render?: () => MessageTemplate;
+}
+
+/** What the engine keeps of an alert beside its condition, in the stored condition's JSON. */
+interface ConditionExtras {
+  silencedBy?: string;
+  messageAt?: number;
+  messageStamped?: boolean;
 }
 
 export interface Condition {
@@ -80,7 +97,10 @@ export function heldGrade(alert: EngineAlert | undefined): Grade | undefined {
   return record.firedAt !== undefined && record.resolvedAt === undefined ? alert.condition.grade : undefined;
 }
 
-/** An alert as the `AlertStore` keeps it (the silence rides along in the condition column). */
+/**
+ * An alert as the `AlertStore` keeps it (the silence and when the message's figures are from ride
+ * along in the condition column). Its message must be rendered already (`render` is not kept).
+ */
 export function toStoredAlert(a: EngineAlert): StoredAlert {
   return {
     deviceId: a.deviceId,
@@ -90,7 +110,16 @@ export function toStoredAlert(a: EngineAlert): StoredAlert {
     ...(a.record.grade && { grade: a.record.grade }),
     ...(a.record.lastValue !== undefined && { lastValue: a.record.lastValue }),
     record: serialiseAlert(a.record),
-    condition: JSON.stringify(a.silencedBy !== undefined ? { ...a.condition, silencedBy: a.silencedBy } : a.condition),
+    condition: JSON.stringify(
+      a.silencedBy !== undefined || a.messageAt !== undefined
+        ? {
+            ...a.condition,
+            ...(a.silencedBy !== undefined && { silencedBy: a.silencedBy }),
+            ...(a.messageAt !== undefined && { messageAt: a.messageAt }),
+            ...(a.messageStamped === true && { messageStamped: true }),
+          }
+        : a.condition,
+    ),
     messageZh: a.message.zh,
     messageEn: a.message.en,
     updatedAt: a.updatedAt,
@@ -99,8 +128,8 @@ export function toStoredAlert(a: EngineAlert): StoredAlert {
 
 /** What `toStoredAlert` wrote; throws on a record it cannot read. */
 export function fromStoredAlert(stored: StoredAlert): EngineAlert {
-  const condition = JSON.parse(stored.condition) as Condition & { silencedBy?: string };
-  const { silencedBy, ...rest } = condition;
+  const condition = JSON.parse(stored.condition) as Condition & ConditionExtras;
+  const { silencedBy, messageAt, messageStamped, ...rest } = condition;
   return {
     deviceId: stored.deviceId,
     ruleId: stored.ruleId,
@@ -110,5 +139,7 @@ export function fromStoredAlert(stored: StoredAlert): EngineAlert {
     message: { zh: stored.messageZh, en: stored.messageEn },
     updatedAt: stored.updatedAt,
     ...(silencedBy !== undefined && { silencedBy }),
+    ...(typeof messageAt === 'number' && { messageAt }),
+    ...(messageStamped === true && { messageStamped }),
   };
 }

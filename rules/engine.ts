@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AlertChange, AlertTransition } from '../src/kernel/alerts.js';
+import { messageAsOf, type AlertChange, type AlertTransition } from '../src/kernel/alerts.js';
 import { faultTypeOfMetric } from '../src/kernel/catalogue/fault-types.js';
 import type { DeviceEvent, RegisteredDevice } from '../src/kernel/device.js';
 import type { Grade, MessageTemplate } from '../src/kernel/grades.js';
@@ -8,6 +8,7 @@ import type { AlertStore } from '../src/kernel/ports/alert-store.js';
 import type { DeviceDirectory } from '../src/kernel/ports/device-directory.js';
 import type { SilenceLookup } from '../src/kernel/ports/silence-lookup.js';
 import type { Sample, TelemetryStore } from '../src/kernel/ports/telemetry-store.js';
+import { DEFAULT_TIME_ZONE } from '../src/kernel/time/zone.js';
 import { alertKey, fromStoredAlert, isQuiet, NO_CONDITION, type Condition, type EngineAlert, type Slot } from './alert.js';
 import { HeldSamples } from './held.js';
 import { pluginOf, RULE_KIND_PLUGINS } from './kinds/index.js';
@@ -56,8 +57,8 @@ export interface EngineStats {
 
 type TransitionListener = (alert: EngineAlert, transitions: readonly AlertTransition[]) => void;
 
-/** An alert's message is re-rendered on transitions, and otherwise at most this often (wall time). */
-const RENDER_INTERVAL_MS = 60_000;
+/** An alert whose value alone changed is saved at least this often (wall time). */
+const LAZY_SAVE_MS = 60_000;
 
 /** Flapping: more than this many state changes within the window holds notifications. */
 const FLAP: RuleTiming['flap'] = { windowMs: 3_600_000, maxTransitions: 6 };
@@ -149,7 +150,7 @@ export class RuleEngine {
   constructor(private readonly options: RuleEngineOptions) {
     this.kinds = options.kinds ?? RULE_KIND_PLUGINS;
     this.now = options.now ?? Date.now;
-    this.saves = new AlertSaves({ store: options.repository, logger: options.logger, now: this.now, alert: (k) => this.alerts.get(k), lazyMs: RENDER_INTERVAL_MS });
+    this.saves = new AlertSaves({ store: options.repository, logger: options.logger, now: this.now, alert: (k) => this.rendered(k), lazyMs: LAZY_SAVE_MS });
     this.host = {
       clock: () => this.clock,
       counters: this.counters,
@@ -228,8 +229,37 @@ export class RuleEngine {
     this.listeners.push(listener);
   }
 
+  /** Every alert, its message rendered from its latest evaluation. */
   list(): EngineAlert[] {
-    return [...this.alerts.values()];
+    const out: EngineAlert[] = [];
+    for (const [key, alert] of this.alerts) out.push(alert.render === undefined ? alert : this.rendered(key, alert));
+    return out;
+  }
+
+  /**
+   * The alert under `key` with its message rendered from its latest evaluation (kept so): the
+   * figures of an open alert's message are those of its value, never of an earlier moment. A
+   * render that throws leaves the message as it was, logged.
+   */
+  private rendered(key: string): EngineAlert | undefined;
+  private rendered(key: string, alert: EngineAlert): EngineAlert;
+  private rendered(key: string, alert = this.alerts.get(key)): EngineAlert | undefined {
+    if (alert?.render === undefined) return alert;
+    const { render, ...rest } = alert;
+    let message = alert.message;
+    try {
+      message = render();
+    } catch (error) {
+      this.options.logger.error({ err: error, device: alert.deviceId, rule: alert.ruleId }, 'alert message could not be rendered; the last one stays');
+    }
+    const done: EngineAlert = { ...rest, message };
+    this.alerts.set(key, done);
+    return done;
+  }
+
+  /** The time zone of a device's site, for the times messages name. */
+  private zoneOf(device: RegisteredDevice): string {
+    return this.options.registry.getSite(device.site)?.timezone ?? DEFAULT_TIME_ZONE;
   }
 
   stats(): EngineStats {
@@ -629,8 +659,40 @@ export class RuleEngine {
     slot.quiet = undefined;
     const now = this.now();
     const { transitions } = result;
-    const fresh = current !== undefined && transitions.length === 0 && (keepMessage || now - current.updatedAt < RENDER_INTERVAL_MS);
-    const message = fresh ? current.message : render(result.record.grade ?? ('grade' in input ? input.grade : undefined));
+    const grade = result.record.grade ?? ('grade' in input ? input.grade : undefined);
+    // The message tells the figures of this evaluation when its condition is fully met (or the
+    // rule failed: the error is the message). Otherwise — held by hysteresis, recovering,
+    // resolved, no data — it keeps the figures of the last evaluation that met it and says when,
+    // rather than reading "3.99 above 4" or passing old figures off as current.
+    const met = 'error' in input || ('active' in input && input.active && !keepMessage);
+    let message: MessageTemplate;
+    let messageAt: number | undefined;
+    let messageStamped = false;
+    let pending: (() => MessageTemplate) | undefined;
+    let stampedNow = false;
+    if (current === undefined) {
+      message = render(grade);
+      messageAt = ts;
+    } else if (met) {
+      messageAt = ts;
+      if (transitions.length > 0) message = render(grade);
+      else {
+        // Rendered when read or saved: an open alert's figures move with every sample.
+        message = current.message;
+        pending = () => render(grade);
+      }
+    } else {
+      const shown = this.rendered(id, current);
+      messageAt = shown.messageAt ?? shown.record.lastEvalAt ?? ts;
+      messageStamped = true;
+      if (shown.messageStamped === true) message = shown.message;
+      else {
+        message = messageAsOf(shown.message, this.zoneOf(device), messageAt);
+        stampedNow = true;
+      }
+    }
+    // A new value alone is saved with the next save; a transition or a new text at once.
+    const fresh = current !== undefined && transitions.length === 0 && !stampedNow;
     const notifying = transitions.length > 0 ? transitions.filter((t) => t.notify) : transitions;
     let silencedBy = current?.silencedBy;
     if (notifying.length > 0) silencedBy = this.options.silences?.activeFor({ siteId: device.site, deviceId: device.id, ruleId: rule.id }, ts)?.id;
@@ -641,12 +703,14 @@ export class RuleEngine {
       record: result.record,
       condition,
       message,
-      updatedAt: fresh ? current.updatedAt : now,
+      updatedAt: now,
       ...(silencedBy !== undefined && { silencedBy }),
+      ...(messageAt !== undefined && { messageAt }),
+      ...(messageStamped && { messageStamped }),
+      ...(pending !== undefined && { render: pending }),
     };
     this.alerts.set(id, alert);
-    // A new value or time alone is saved with the next save; a transition or a new message at
-    // once, and notifying transitions with the change that tells others of them.
+    // Notifying transitions are saved with the change that tells others of them.
     if (fresh) this.saves.later(id);
     else this.saves.now(id, notifying.length > 0 ? alertChange(device, target, alert, notifying, now) : undefined);
     if (transitions.length === 0) return;

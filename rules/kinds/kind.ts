@@ -64,7 +64,10 @@ export interface Outcome {
   readonly value: number;
   /** The rule's own state to keep with the alert (`Condition`). */
   readonly condition: Condition;
-  /** The message written when the condition was last fully met stays (a value held by hysteresis). */
+  /**
+   * The condition holds without being fully met (a value held by hysteresis): the message keeps
+   * the figures of the last evaluation that met it and says when.
+   */
   readonly keepMessage?: boolean;
 }
 
@@ -109,7 +112,10 @@ export interface KindHost {
   inputs(deviceId: string): CompositeInputs;
   /** Runs the lifecycle on an outcome; the message is rendered with the kind's placeholders (`fill`) when it is due. */
   apply<R extends Rule>(device: RegisteredDevice, target: Target<R>, ts: number, outcome: Outcome, fill: FillPlaceholders<R['kind']>): void;
-  /** Runs the lifecycle on a raw condition for another rule's alert, keeping its condition and message as given. */
+  /**
+   * Runs the lifecycle on a raw condition for another rule's alert, keeping its condition; the
+   * message is `render`'s for an error, and otherwise keeps its last figures and says when.
+   */
   applyCondition(device: RegisteredDevice, target: Target, ts: number, input: ConditionResult, condition: Condition, render: (grade: Grade | undefined) => MessageTemplate): void;
   /** Every alert the engine holds. */
   alerts(): Iterable<EngineAlert>;

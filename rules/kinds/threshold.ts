@@ -80,8 +80,8 @@ export const thresholdKind = defineKind<ThresholdRule, ThresholdPlan>({
       window = [...window, active].slice(-m);
       active = nOfM(window, n);
     }
-    // Held by hysteresis below the raise level: the message written when the level was reached
-    // stays, rather than reading "3.99 above 4".
+    // Held by hysteresis below the raise level: the message keeps the figures of the last sample
+    // at the level and says when, rather than reading "3.99 above 4".
     const belowRaise = held !== undefined && grade !== undefined && planGrade(plan, value, undefined) !== grade;
     // Unchanged (a steady pending or firing alert): the same condition object, nothing new to keep.
     const condition: Condition = previous.grade === grade && previous.window === window ? previous : grade !== undefined ? { grade, window } : { window };

@@ -6,6 +6,7 @@
 import type { FaultType } from './catalogue/fault-types.js';
 import type { Grade } from './grades.js';
 import type { LocalisedText } from './text.js';
+import { localDateTime } from './time/zone.js';
 
 export const ALERT_STATES = ['normal', 'pending', 'firing', 'recovering', 'resolved', 'nodata', 'error'] as const;
 export type AlertState = (typeof ALERT_STATES)[number];
@@ -67,9 +68,42 @@ export interface AlertChange {
   readonly forecast?: { readonly crossingAt: number; readonly earliest: number; readonly latest: number };
   /** The silence (maintenance window) that held the change, if any: recorded, nobody sent out. */
   readonly silencedBy?: string;
+  /**
+   * The alert's message. Its figures are those of the change's own evaluation, except while the
+   * condition is not fully met (held by hysteresis, recovering, resolved, no data): then they are
+   * those of the last evaluation that met it, and the text says when (`messageAsOf`).
+   */
   readonly message: LocalisedText;
   /** The notifying transitions, in order. */
   readonly transitions: readonly AlertTransition[];
   /** Wall time the engine made the change. */
   readonly at: number;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** An instant as alert messages and work-order titles show it: the local minute, "2026-11-30 08:15". */
+export function formatLocalMinute(zone: string, at: number): string {
+  const t = localDateTime(zone, at);
+  return `${t.year}-${pad(t.month)}-${pad(t.day)} ${pad(t.hour)}:${pad(t.minute)}`;
+}
+
+/**
+ * A message whose figures are those of an earlier moment, saying so: "…（2026-11-30 08:15 时）" /
+ * "… (as of 2026-11-30 08:15)". An alert shows it once its condition is no longer fully met, so
+ * its message never passes old figures off as the current ones.
+ */
+export function messageAsOf(message: LocalisedText, zone: string, at: number): LocalisedText {
+  const time = formatLocalMinute(zone, at);
+  return { zh: `${message.zh}（${time} 时）`, en: `${message.en} (as of ${time})` };
+}
+
+/**
+ * A message as it read when its alert was raised, saying so: "…（触发时 2026-11-30 08:15）" /
+ * "… (at raising, 2026-11-30 08:15)". Work orders keep their alert's raising message this way:
+ * the alert's figures move on, the work order's title stays what was seen when it was opened.
+ */
+export function messageAtRaising(message: LocalisedText, zone: string, at: number): LocalisedText {
+  const time = formatLocalMinute(zone, at);
+  return { zh: `${message.zh}（触发时 ${time}）`, en: `${message.en} (at raising, ${time})` };
 }

@@ -193,7 +193,7 @@ describe('threshold rules with a hold and hysteresis', () => {
     expect(fired(transitions, 'room-humid')).toHaveLength(1);
   });
 
-  it('once fired, hysteresis holds the alert, and the message keeps the value that reached the level', async () => {
+  it('once fired, hysteresis holds the alert, and the message keeps the value that reached the level, saying when', async () => {
     let wall = 0;
     // Every message may be re-rendered: the wall clock moves 10 minutes per evaluation.
     const { engine, transitions } = await setup({ now: () => (wall += 10 * MIN) });
@@ -203,7 +203,9 @@ describe('threshold rules with a hold and hysteresis', () => {
     const alert = engine.list().find((a) => a.ruleId === 'room-humid')!;
     expect(alert.record.state).toBe('firing');
     expect(alert.record.lastValue).toBe(65);
-    expect(alert.message.en).toBe('CT-1 humidity 72 above 70');
+    // Not "65 above 70": the figures of the last sample at the level, and when that was.
+    expect(alert.message.en).toBe('CT-1 humidity 72 above 70 (as of 2026-11-01 08:11)');
+    expect(alert.message.zh).toBe('CT-1 湿度 72 高于 70（2026-11-01 08:11 时）');
     // Past the clear level: resolves.
     engine.onSamples([humidity(50, 59)]);
     expect(transitions.filter((t) => t.rule === 'room-humid').map((t) => t.kind)).toEqual(['pending', 'fired', 'resolved']);
@@ -233,7 +235,8 @@ describe('stuck rules', () => {
     engine.onSamples(Array.from({ length: 70 }, (_, i) => room(180 + i, i % 2 === 0 ? 21.3 : 21.33)));
     expect(fired(transitions, 'room-stuck').map((t) => [t.ts - T0, t.grade])).toEqual([[(180 + 60) * MIN, 'minor']]);
     const alert = engine.list().find((a) => a.ruleId === 'room-stuck')!;
-    expect(alert.message.en).toBe('CT-1 room temperature unchanged for 1 hour (limit 1 hour)');
+    // As long as it is unchanged now (180 → 249 min), not as long as it was when it fired.
+    expect(alert.message.en).toBe('CT-1 room temperature unchanged for 1.2 hours (limit 1 hour)');
     engine.onSamples([room(251, 21.5)]);
     expect(transitions.filter((t) => t.rule === 'room-stuck' && t.notify).map((t) => t.kind)).toEqual(['fired', 'resolved']);
   });
