@@ -35,6 +35,8 @@ export class IngestMetrics {
   readonly writeErrors: Counter;
   readonly mqttConnected: Gauge;
   readonly autoRegistered: Counter;
+  /** Auto-registrations refused by their bounds: `rate` (autoRegisterPerMinute) or `cap` (autoRegisterMax). */
+  readonly autoRegisterRefused: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -86,6 +88,12 @@ export class IngestMetrics {
     this.writeErrors = new Counter({ name: 'guardian_store_write_errors_total', help: 'Failed telemetry store batch writes (retried)', registers });
     this.mqttConnected = new Gauge({ name: 'guardian_mqtt_connected', help: '1 while the collector is connected to the broker', registers });
     this.autoRegistered = new Counter({ name: 'guardian_devices_auto_registered_total', help: 'Devices registered on their first telemetry', registers });
+    this.autoRegisterRefused = new Counter({
+      name: 'guardian_devices_auto_register_refused_total',
+      help: 'Unregistered devices refused auto-registration by its bounds: rate (autoRegisterPerMinute) or cap (autoRegisterMax)',
+      labelNames: ['reason'],
+      registers,
+    });
   }
 
   /** Where the queue and spool gauges read their values when scraped. */

@@ -21,6 +21,12 @@ export interface IngestorOptions {
   readonly metrics: IngestMetrics;
   readonly limits: DecodeLimits;
   readonly autoRegister: boolean;
+  /**
+   * Bounds of auto-registration: new devices a minute (a bucket that refills evenly) and devices
+   * registered this way in all. A message of a device refused by them is a dead letter
+   * (`unknown_device`) and counted in `guardian_devices_auto_register_refused_total`.
+   */
+  readonly autoRegisterLimits?: { readonly perMinute: number; readonly max: number };
   readonly topicPrefix: string;
   /** Bytes of a rejected payload kept with its dead letter. */
   readonly deadLetterPayloadBytes: number;
@@ -40,9 +46,44 @@ export class Ingestor {
   private readonly registering = new Map<string, Promise<RegisteredDevice | undefined>>();
   /** Topics parsed before: a fleet publishes on a few topics per device, over and over. */
   private readonly topics = new Map<string, ParsedTopic>();
+  /** Auto-registrations left in the current bucket, and when it was last refilled. */
+  private registrationTokens: number;
+  private refilledAt: number;
+  /** Devices registered automatically so far (counted against the cap). */
+  private autoRegisteredCount: number;
 
   constructor(private readonly options: IngestorOptions) {
     this.now = options.now ?? Date.now;
+    this.registrationTokens = options.autoRegisterLimits?.perMinute ?? 0;
+    this.refilledAt = this.now();
+    this.autoRegisteredCount = options.autoRegisterLimits ? options.registry.list().filter((d) => d.source === 'auto').length : 0;
+  }
+
+  /** Whether one more device may be registered automatically now; counts the refusal when not. */
+  private admitRegistration(device: string): Rejection | undefined {
+    const limits = this.options.autoRegisterLimits;
+    if (!limits) return undefined;
+    if (this.autoRegisteredCount + this.registering.size >= limits.max) {
+      this.options.metrics.autoRegisterRefused.inc({ reason: 'cap' });
+      return {
+        reason: 'unknown_device',
+        detail: `device ${device} is not registered and ${limits.max} devices were already registered automatically (autoRegisterMax); register it (POST /api/devices)`,
+        count: 1,
+      };
+    }
+    const now = this.now();
+    this.registrationTokens = Math.min(limits.perMinute, this.registrationTokens + ((now - this.refilledAt) * limits.perMinute) / 60_000);
+    this.refilledAt = now;
+    if (this.registrationTokens < 1) {
+      this.options.metrics.autoRegisterRefused.inc({ reason: 'rate' });
+      return {
+        reason: 'unknown_device',
+        detail: `device ${device} is not registered and more than ${limits.perMinute} devices a minute ask to be registered automatically (autoRegisterPerMinute); it is registered when it sends again later`,
+        count: 1,
+      };
+    }
+    this.registrationTokens -= 1;
+    return undefined;
   }
 
   /**
@@ -158,6 +199,8 @@ export class Ingestor {
     }
     let registering = this.registering.get(topic.device);
     if (!registering) {
+      const refused = this.admitRegistration(topic.device);
+      if (refused) return { rejection: refused };
       registering = this.autoRegister(topic, modality).finally(() => this.registering.delete(topic.device));
       this.registering.set(topic.device, registering);
     }
@@ -169,6 +212,7 @@ export class Ingestor {
     try {
       const device = await this.options.registry.upsert({ id: topic.device, site: topic.site, modality, vendor: 'unknown', model: 'unknown' }, 'auto');
       this.options.metrics.autoRegistered.inc();
+      this.autoRegisteredCount++;
       this.options.logger.info({ device: device.id, site: device.site, modality }, 'registered a new device from its first telemetry');
       const status = this.pendingStatus.get(topic.device);
       if (status) {

@@ -41,6 +41,11 @@ export interface SimulatorOptions {
   readonly protocolVersion?: 4 | 5;
   readonly username?: string;
   readonly password?: string;
+  /**
+   * Each device's own MQTT user name and password (a broker that gives every scanner an identity,
+   * as the engine's embedded broker does); overrides `username`/`password` for the devices it answers.
+   */
+  readonly credentialsFor?: (deviceId: string) => { readonly username: string; readonly password: string } | undefined;
   readonly reconnectPeriodMs?: number;
   /** Sensor-noise multiplier (1 = the models' moderate default). */
   readonly noiseScale?: number;
@@ -115,6 +120,7 @@ interface Shared {
   readonly topicPrefix: string;
   readonly counts: { published: number; samples: number };
   readonly saveState: () => void;
+  readonly credentialsFor: SimulatorOptions['credentialsFor'];
 }
 
 /** One simulated scanner: its own MQTT connection, backlog and live loop. */
@@ -147,6 +153,7 @@ class DeviceRunner {
     const log = shared.logger?.child({ device: id });
     this.client = mqtt.connect(url, {
       ...connect,
+      ...shared.credentialsFor?.(id),
       clientId: `sim-${id}`,
       // The broker publishes the will when the connection dies without a DISCONNECT; its ts is
       // the connect time because a will cannot be re-stamped afterwards.
@@ -391,6 +398,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     topicPrefix,
     counts: { published: 0, samples: 0 },
     saveState,
+    credentialsFor: options.credentialsFor,
   };
   const connect: IClientOptions = {
     protocolVersion: options.protocolVersion ?? 4,

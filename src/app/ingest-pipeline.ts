@@ -28,6 +28,8 @@ export interface IngestPipelineOptions {
   readonly brokerUrl: string;
   /** 4 for the embedded broker (MQTT 3.1.1), 5 for external brokers. */
   readonly protocolVersion: 4 | 5;
+  /** The collector's user name and password when they are not the configured mqtt.username/password (the embedded broker's engine identity). */
+  readonly credentials?: { readonly username: string; readonly password: string };
   readonly autoRegister: boolean;
   readonly registry: DeviceRegistry;
   readonly telemetry: TelemetryStore;
@@ -75,6 +77,7 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     events: options.events,
     metrics,
     autoRegister: options.autoRegister,
+    autoRegisterLimits: { perMinute: config.autoRegisterPerMinute, max: config.autoRegisterMax },
     topicPrefix: config.mqtt.topicPrefix,
     deadLetterPayloadBytes: c.deadLetterPayloadBytes,
     limits: {
@@ -93,8 +96,12 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     clientId: config.mqtt.clientId,
     topicPrefix: config.mqtt.topicPrefix,
     protocolVersion: options.protocolVersion,
-    ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
-    ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ...(options.credentials
+      ? { username: options.credentials.username, password: options.credentials.password }
+      : {
+          ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
+          ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+        }),
     ...(options.protocolVersion === 5 && { persistentSession: { expirySeconds: Math.round(config.mqtt.sessionExpiry / 1000) } }),
     ...(config.mqtt.sharedGroup && { sharedGroup: config.mqtt.sharedGroup }),
     ...((config.mqtt.caFile || config.mqtt.certFile || config.mqtt.keyFile || !config.mqtt.rejectUnauthorized) && {

@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
+import { ID_PATTERN } from '../kernel/device.js';
+import { BrokerAccess } from './access.js';
 
 /** A port that is already taken; the message says what to do about it. */
 export class PortInUseError extends Error {
@@ -19,6 +22,10 @@ export interface EmbeddedBroker {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** `mqtts://host:port` of the TLS listener, when one is configured. */
+  readonly tlsUrl?: string;
+  /** Closes the connections of a device (its credential was rotated or revoked); returns how many. */
+  disconnectDevice(deviceId: string): number;
   /**
    * First step of a clean stop: refuses new connections and disconnects every client but
    * `keepClientId` (the collector), so nothing new is acknowledged while the collector takes
@@ -37,7 +44,30 @@ export interface EmbeddedBrokerOptions {
    * another free port instead of failing.
    */
   readonly fallbackWhenTaken: boolean;
+  /** Who may connect, publish and subscribe: every connection is authenticated. */
+  readonly access: BrokerAccess;
+  /**
+   * A TLS listener (mqtts) beside the plain one. With `clientCertificates`, a client may present a
+   * certificate signed by `ca` whose common name is a device id, and connects as that device
+   * without a password.
+   */
+  readonly tls?: {
+    readonly port: number;
+    readonly cert: Buffer;
+    readonly key: Buffer;
+    readonly ca?: Buffer;
+    readonly clientCertificates: boolean;
+  };
   readonly logger: Logger;
+}
+
+/** The device a verified client certificate names (its CN), if the connection has one. */
+function certificateDevice(client: Client): string | undefined {
+  const socket = client.conn as Partial<TLSSocket>;
+  if (!socket.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return typeof name === 'string' && ID_PATTERN.test(name) ? name : undefined;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -62,7 +92,26 @@ function listen(server: Server, host: string, port: number): Promise<number> {
  * Production points GUARDIAN_MQTT_URL at Mosquitto or EMQX instead.
  */
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker({ drainTimeout: 30_000, concurrency: 1000, queueLimit: 1000 });
+  const access = options.access;
+  // aedes keeps its connected clients by id; the typings do not expose the map.
+  const clientsById = () => (aedes as unknown as { clients: Record<string, Client | undefined> }).clients;
+  const aedes = await Aedes.createBroker({
+    drainTimeout: 30_000,
+    concurrency: 1000,
+    queueLimit: 1000,
+    authenticate: (client, username, password, done) => {
+      const device = certificateDevice(client);
+      // A verified certificate naming a device is its identity; a password, if any, is checked as usual.
+      access
+        .authenticate(client, username, password, clientsById, device !== undefined ? BrokerAccess.device(device, 'certificate') : undefined)
+        .then(
+          () => done(null, true),
+          (error: Error & { returnCode?: number }) => done(Object.assign(error, { returnCode: error.returnCode ?? 5 }) as Parameters<typeof done>[0], false),
+        );
+    },
+    authorizePublish: (client, packet, done) => done(access.mayPublish(client, packet.topic) ? null : new Error('publish not authorized')),
+    authorizeSubscribe: (client, subscription, done) => done(null, access.maySubscribe(client, subscription.topic) ? subscription : null),
+  });
   aedes.on('clientError', (client, error) => options.logger.debug({ client: client.id, err: error }, 'MQTT client error'));
   const server = createServer(aedes.handle);
   let port: number;
@@ -86,26 +135,61 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     options.logger.warn({ taken: options.port, port }, `MQTT port ${options.port} is taken (another broker?); the embedded broker listens on ${port} instead — set GUARDIAN_MQTT_PORT to choose`);
   }
   const url = `mqtt://${options.host}:${port}`;
+  let tlsServer: Server | undefined;
+  let tlsUrl: string | undefined;
+  if (options.tls) {
+    const tls = options.tls;
+    tlsServer = createTlsServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.ca && { ca: tls.ca }),
+        // Asked, not required: a device may still prove itself with its password.
+        requestCert: tls.clientCertificates,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+      },
+      aedes.handle,
+    );
+    tlsServer.on('tlsClientError', (error) => options.logger.debug({ err: error }, 'MQTT TLS handshake failed'));
+    try {
+      const tlsPort = await listen(tlsServer, options.host, tls.port);
+      tlsUrl = `mqtts://${options.host}:${tlsPort}`;
+    } catch (error) {
+      server.close();
+      await new Promise<void>((r) => aedes.close(() => r()));
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new PortInUseError(options.host, tls.port, 'The embedded MQTT broker (TLS)', 'Set mqtt.tls.port (GUARDIAN_MQTT_TLS_PORT) to a free port.');
+      }
+      throw error;
+    }
+  }
   let listening = true;
   return {
     url,
     host: options.host,
     port,
+    ...(tlsUrl && { tlsUrl }),
+    disconnectDevice: (deviceId) => {
+      const clients = access.clientsOf(deviceId, Object.values(clientsById()).filter((c): c is Client => c !== undefined));
+      for (const client of clients) client.close();
+      return clients.length;
+    },
     stopAccepting: async (keepClientId) => {
       if (!listening) return;
       listening = false;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // aedes keeps its connected clients by id; the typings do not expose the map.
-      const clients = (aedes as unknown as { clients: Record<string, { close(cb?: () => void): void }> }).clients;
+      tlsServer?.close();
       await Promise.all(
-        Object.entries(clients)
+        Object.entries(clientsById())
           .filter(([id]) => id !== keepClientId)
-          .map(([, client]) => new Promise<void>((resolve) => client.close(() => resolve()))),
+          .map(([, client]) => new Promise<void>((resolve) => (client ? client.close(() => resolve()) : resolve()))),
       );
       void closed;
     },
     close: async () => {
       const serverClosed = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      if (listening) tlsServer?.close();
       listening = false;
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await serverClosed;
