@@ -9,7 +9,7 @@
  * silence, message, site): this feature does not read the rules.
  */
 import type { Logger } from 'pino';
-import type { AlertChange, AlertTransition } from '../kernel/alerts.js';
+import { formatLocalMinute, messageAtRaising, type AlertChange, type AlertTransition } from '../kernel/alerts.js';
 import { compareGrades, GRADES, type Grade } from '../kernel/grades.js';
 import type { FaultType } from '../kernel/catalogue/fault-types.js';
 import type { RegisteredDevice } from '../kernel/device.js';
@@ -25,10 +25,25 @@ export interface WorkOrderSettings {
   readonly cooldownMs: number;
   /** Alerts below this grade open no work order (they are still listed as alerts). */
   readonly minGrade: Grade;
+  /**
+   * Self-recovery: a work order of this grade or below that nobody has acknowledged yet (new or
+   * notified) is closed by the system when its alert resolves, as recovered by itself, with the
+   * recovery time and a timeline entry; it stays in the record and starts no cooldown. More
+   * serious ones wait for a person. `none`: every work order waits for a person.
+   */
+  readonly closeRecovered: Grade | 'none';
   readonly clocks: ClockPolicy;
 }
 
-export const DEFAULT_WORK_ORDER_SETTINGS: WorkOrderSettings = { cooldownMs: 12 * 3_600_000, minGrade: 'minor', clocks: DEFAULT_CLOCK_POLICY };
+export const DEFAULT_WORK_ORDER_SETTINGS: WorkOrderSettings = { cooldownMs: 12 * 3_600_000, minGrade: 'minor', closeRecovered: 'general', clocks: DEFAULT_CLOCK_POLICY };
+
+/** What a self-recovered work order's resolution says. */
+export const SELF_RECOVERED_RESOLUTION = '自行恢复：确认前告警已恢复 / recovered by itself before anyone acknowledged it';
+
+/** Closed by the system because its alert recovered before anyone acknowledged it. */
+export function isSelfRecovered(workOrder: Pick<WorkOrder, 'status' | 'closedBy'>): boolean {
+  return workOrder.status === 'closed' && workOrder.closedBy === SYSTEM_ACTOR;
+}
 
 export class WorkOrderError extends Error {
   constructor(
@@ -142,6 +157,12 @@ export class WorkOrderService {
     this.breachListeners.push(listener);
   }
 
+  /** Whether an unacknowledged work order of this grade closes itself when its alert resolves (`workOrders.closeRecovered`). */
+  closesRecovered(grade: Grade): boolean {
+    const upTo = this.settings.closeRecovered;
+    return upTo !== 'none' && compareGrades(grade, upTo) <= 0;
+  }
+
   /** Whether a grade opens work orders (`workOrders.minGrade`). */
   opensWorkOrders(grade: Grade | undefined): grade is Grade {
     return grade !== undefined && compareGrades(grade, this.settings.minGrade) >= 0;
@@ -171,7 +192,9 @@ export class WorkOrderService {
     return !this.inCooldown(latest, at);
   }
 
+  /** Whether a work order's closing holds back a new one: not when it closed itself as self-recovered. */
   private inCooldown(workOrder: WorkOrder, at: number): boolean {
+    if (isSelfRecovered(workOrder)) return false;
     const endedAt = workOrder.closedAt ?? workOrder.cancelledAt ?? workOrder.updatedAt;
     return at - endedAt < this.settings.cooldownMs;
   }
@@ -239,6 +262,8 @@ export class WorkOrderService {
       }
       const forecast = change.forecast;
       const kind: WorkOrderKind = change.ruleKind === 'trend' && forecast ? 'planned' : 'corrective';
+      // The alert's figures move on; the work order keeps what was seen when it was raised, and says so.
+      const raised = messageAtRaising(change.message, this.timeZone(change.siteId), t.ts);
       const { created, workOrder } = await store.openForIdentity(
         {
           identity,
@@ -249,8 +274,8 @@ export class WorkOrderService {
           deviceId: device.id,
           device: deviceSnapshot(device),
           faultType: change.faultType,
-          title: change.message.zh,
-          phenomenon: `${change.message.zh}\n${change.message.en}`,
+          title: raised.zh,
+          phenomenon: `${raised.zh}\n${raised.en}`,
           alarmCodes: [change.ruleId],
           ruleId: change.ruleId,
           faultAt: change.activeAt ?? t.ts,
@@ -274,6 +299,26 @@ export class WorkOrderService {
     if (!open) return;
     if (t.kind === 'escalated' && grade) {
       await this.change(open, { grade: moreSerious(open.grade, grade), updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...keyed }]);
+    } else if (t.kind === 'resolved' && (open.status === 'new' || open.status === 'notified') && this.closesRecovered(open.grade)) {
+      // Nobody has acknowledged it and the fault is gone: closed as recovered by itself, kept in the record.
+      const recovered = formatLocalMinute(this.timeZone(change.siteId), t.ts);
+      await this.change(
+        open,
+        { status: 'closed', alertState: 'resolved', resolvedAt: at, resolvedBy: SYSTEM_ACTOR, resolution: SELF_RECOVERED_RESOLUTION, closedAt: now, closedBy: SYSTEM_ACTOR, updatedAt: now },
+        [
+          {
+            ts: now,
+            actor: SYSTEM_ACTOR,
+            kind: 'transition',
+            from: open.status,
+            to: 'closed',
+            note: `自行恢复：告警于 ${recovered} 恢复，确认前已消失，工单自动关闭 / recovered by itself: the alert resolved at ${recovered}, before anyone acknowledged it; closed automatically`,
+            data: { ...data, action: 'self_recovered', recoveredAt: t.ts },
+            ...keyed,
+          },
+        ],
+      );
+      logger.info({ ...fields, workOrder: open.number, recoveredAt: new Date(t.ts).toISOString() }, 'work order closed: its alert recovered before anyone acknowledged it');
     } else if (t.kind === 'resolved') {
       // The alert cleared; a person decides whether the fault is fixed.
       await this.change(open, { alertState: 'resolved', resolutionSuggestedAt: at, updatedAt: now }, [

@@ -93,7 +93,7 @@ describe.each(DATABASES)('alerts reach work orders through the outbox on $title'
     try {
       await feed(helium(T0, [59]));
       let [wo] = await service.list({});
-      expect(wo).toMatchObject({ identity: 'MR-1/helium-low', kind: 'corrective', grade: 'general', faultType: 'cryogenics', status: 'new', title: 'MR-1 液氦 59%' });
+      expect(wo).toMatchObject({ identity: 'MR-1/helium-low', kind: 'corrective', grade: 'general', faultType: 'cryogenics', status: 'new', title: 'MR-1 液氦 59%（触发时 2026-11-20 10:00）' });
       await feed(helium(T0 + MIN, [49]));
       await feed(helium(T0 + 2 * MIN, [80]));
       [wo] = await service.list({});
@@ -102,6 +102,29 @@ describe.each(DATABASES)('alerts reach work orders through the outbox on $title'
       const rows = await sql.db.selectFrom('alert_outbox').select(['identity', 'consumed_at']).execute();
       expect(rows.length).toBeGreaterThanOrEqual(3);
       expect(rows.every((r) => r.consumed_at !== null)).toBe(true);
+    } finally {
+      await stop();
+    }
+  });
+
+  it.skipIf(skip)('the alert tells its current value, the work order what was seen at raising and when: the figures never disagree unsaid', async () => {
+    const { service, feed, stop, engine, sql } = await setup();
+    try {
+      await feed(helium(T0, [59]));
+      // Lower, still general: the alert's value and message move together; the work order stays.
+      await feed(helium(T0 + MIN, [57, 55.5]));
+      await engine.flush();
+      const alert = engine.list().find((a) => a.ruleId === 'helium-low')!;
+      expect(alert.record.lastValue).toBe(55.5);
+      expect(alert.message).toEqual({ zh: 'MR-1 液氦 55.5%', en: 'MR-1 helium 55.5%' });
+      const stored = await sql.db.selectFrom('alerts').select(['message_zh', 'last_value']).where('rule_id', '=', 'helium-low').executeTakeFirstOrThrow();
+      expect(stored).toMatchObject({ message_zh: 'MR-1 液氦 55.5%' });
+      const [wo] = await service.list({});
+      expect(wo!.title).toBe('MR-1 液氦 59%（触发时 2026-11-20 10:00）');
+      expect(wo!.phenomenon).toBe('MR-1 液氦 59%（触发时 2026-11-20 10:00）\nMR-1 helium 59% (at raising, 2026-11-20 10:00)');
+      // The figure of the title is the value its timeline records for the raising.
+      const [created] = await service.timeline(wo!.id);
+      expect(created).toMatchObject({ kind: 'created', data: { value: 59 } });
     } finally {
       await stop();
     }

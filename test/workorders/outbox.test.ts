@@ -304,7 +304,8 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
           },
         }),
       });
-      const other = workOrderSide(db, registry, { clock, outboxOptions: { consumer: 'other', leaseMs: MIN } });
+      // Work orders wait for a person when their alert resolves (no self-recovery): the resolve is a note.
+      const other = workOrderSide(db, registry, { clock, outboxOptions: { consumer: 'other', leaseMs: MIN }, settings: { closeRecovered: 'none' } });
       const fired = alertChange();
       const resolved = alertChange({ state: 'resolved', transitions: [transition('resolved')], at: T0 + 1 });
       const shield = alertChange({ ruleId: 'shield-high' });
@@ -472,7 +473,7 @@ describe.each(DATABASES)('the alert outbox on $title', ({ skip, dialect, target:
 
     it('reopens a resolved work order whose alert resolved and fired again when that change was lost', async () => {
       const { sql: db, registry } = await open();
-      const side = workOrderSide(db, registry);
+      const side = workOrderSide(db, registry, { settings: { closeRecovered: 'none' } });
       const fired = alertChange();
       await side.alerts.save([storedAlert(fired)], [fired]);
       await side.consumer.drain();

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SqlDatabase } from '../../src/storage/sql/database.js';
-import { WorkOrderError } from '../../src/workorders/service.js';
+import { SELF_RECOVERED_RESOLUTION, WorkOrderError, type WorkOrderSettings } from '../../src/workorders/service.js';
 import { alertChange, DATABASES, DAY, HOUR, MIN, openDatabase, T0, transition, workOrderSide } from './support.js';
 
 describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget }) => {
@@ -11,15 +11,80 @@ describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget })
     await target?.cleanup();
   });
 
-  async function setup(options: { minGrade?: 'minor' | 'general' | 'severe' | 'emergency' } = {}) {
+  async function setup(options: { minGrade?: 'minor' | 'general' | 'severe' | 'emergency'; settings?: Partial<WorkOrderSettings> } = {}) {
     const { sql, registry } = await openDatabase(target!);
     databases.push(sql);
-    const side = workOrderSide(sql, registry, { ...(options.minGrade && { settings: { minGrade: options.minGrade } }) });
+    const side = workOrderSide(sql, registry, { settings: { ...(options.minGrade && { minGrade: options.minGrade }), ...options.settings } });
     let delivery = 0;
     /** Hands a change over as the outbox consumer does: once, under a delivery key of its own. */
     const deliver = (change = alertChange()) => side.service.handleChange(change, { key: `test:${++delivery}` });
     return { ...side, deliver, setClock: (t: number) => (side.clock.now = t) };
   }
+
+  describe.skipIf(skip)('self-recovery: a fault gone before anyone acknowledged it', () => {
+    const blip = (at: number) => alertChange({ ruleId: 'room-blip', grade: 'minor', value: 22.3, at, transitions: [transition('fired', { grade: 'minor', ts: at })] });
+    const blipResolved = (at: number, ts = at) => alertChange({ ruleId: 'room-blip', grade: 'minor', state: 'resolved', value: 20, at, transitions: [transition('resolved', { grade: 'minor', ts })] });
+
+    it('closes a new work order as recovered by itself when its alert resolves, with the recovery time, and keeps it in the record', async () => {
+      const { service, deliver, setClock } = await setup();
+      await deliver(blip(T0));
+      // Resolved 15 ms later (event time 3 min later, as a backfill replays it).
+      setClock(T0 + 15);
+      await deliver(blipResolved(T0 + 15, T0 + 3 * MIN));
+      const [wo] = await service.list({});
+      expect(wo).toMatchObject({ status: 'closed', alertState: 'resolved', resolvedAt: T0 + 15, resolvedBy: 'system', closedAt: T0 + 15, closedBy: 'system', resolution: SELF_RECOVERED_RESOLUTION });
+      expect(wo!.satisfaction).toBeUndefined();
+      const timeline = await service.timeline(wo!.id);
+      expect(timeline.map((e) => [e.kind, e.from, e.to])).toEqual([
+        ['created', undefined, 'new'],
+        ['transition', 'new', 'closed'],
+      ]);
+      expect(timeline[1]).toMatchObject({ actor: 'system', data: { action: 'self_recovered', recoveredAt: T0 + 3 * MIN } });
+      expect(timeline[1]!.note).toContain('2026-11-20 10:03');
+      expect(await service.list({ status: ['closed'] })).toHaveLength(1);
+    });
+
+    it('a self-recovered work order starts no cooldown: the fault coming back opens a new one', async () => {
+      const { service, deliver, setClock } = await setup();
+      await deliver(blip(T0));
+      await deliver(blipResolved(T0 + MIN));
+      setClock(T0 + HOUR);
+      await deliver(blip(T0 + HOUR));
+      const all = await service.list({});
+      expect(all.map((w) => w.status)).toEqual(['new', 'closed']);
+      expect((await service.timeline(all[1]!.id)).map((e) => e.kind)).not.toContain('suppressed_refire');
+      // Reconciliation agrees: a firing alert whose last work order closed itself wants a new one.
+      setClock(T0 + 2 * HOUR);
+      await deliver(blipResolved(T0 + 2 * HOUR));
+      expect(await service.wantsWorkOrder(blip(T0 + 3 * HOUR), T0 + 3 * HOUR)).toBe(true);
+    });
+
+    it('a work order someone acknowledged waits for a person, as does one above the configured grade', async () => {
+      const { service, deliver } = await setup();
+      await deliver(blip(T0));
+      const [wo] = await service.list({});
+      await service.transition(wo!.number, { action: 'acknowledge' }, 'engineer-li');
+      await deliver(blipResolved(T0 + MIN));
+      expect(await service.get(wo!.number)).toMatchObject({ status: 'acknowledged', alertState: 'resolved', resolutionSuggestedAt: T0 + MIN });
+      // Severe is above the default (general): the resolve is a note, a person decides.
+      await deliver(alertChange({ grade: 'severe', transitions: [transition('fired', { grade: 'severe' })] }));
+      await deliver(alertChange({ grade: 'severe', state: 'resolved', transitions: [transition('resolved', { grade: 'severe' })], at: T0 + MIN }));
+      const [severe] = await service.list({ identity: 'MR-1/helium-low' });
+      expect(severe).toMatchObject({ status: 'new', alertState: 'resolved' });
+      expect((await service.timeline(severe!.id)).map((e) => e.kind)).toEqual(['created', 'alert_resolved']);
+    });
+
+    it('is configured by grade: up to severe closes severe ones; none closes nothing', async () => {
+      const severe = await setup({ settings: { closeRecovered: 'severe' } });
+      await severe.deliver(alertChange({ grade: 'severe', transitions: [transition('fired', { grade: 'severe' })] }));
+      await severe.deliver(alertChange({ grade: 'severe', state: 'resolved', transitions: [transition('resolved', { grade: 'severe' })], at: T0 + MIN }));
+      expect((await severe.service.list({}))[0]).toMatchObject({ status: 'closed', closedBy: 'system' });
+      const none = await setup({ settings: { closeRecovered: 'none' } });
+      await none.deliver(blip(T0));
+      await none.deliver(blipResolved(T0 + MIN));
+      expect((await none.service.list({}))[0]).toMatchObject({ status: 'new', alertState: 'resolved' });
+    });
+  });
 
   describe.skipIf(skip)('opened by alert changes', () => {
     it('one per fault: firing again adds to the timeline, escalation raises the grade, resolution is suggested but a person resolves', async () => {
@@ -29,7 +94,7 @@ describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget })
       expect(wo).toMatchObject({ channel: 'auto', kind: 'corrective', status: 'new', grade: 'general', faultType: 'cryogenics', identity: 'MR-1/helium-low', reportedBy: 'system', reportedAt: T0, faultAt: T0 });
       expect(wo!.number).toMatch(/^WO-202611-0001$/);
       expect(wo!.device).toMatchObject({ vendor: 'Siemens', model: 'Avanto', installDate: '2019-05-01', location: { department: '放射科', room: '105' } });
-      expect(wo!.title).toBe('MR-1 液氦 59%');
+      expect(wo!.title).toBe('MR-1 液氦 59%（触发时 2026-11-20 10:00）');
       // Escalates to severe: same work order, grade raised.
       await deliver(alertChange({ grade: 'severe', value: 49, transitions: [transition('escalated', { grade: 'severe' })], at: T0 + 5 * MIN }));
       expect(await service.list({})).toHaveLength(1);
