@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGuardian, type RunningGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
@@ -8,6 +7,7 @@ import { SilenceSpecSchema, toSilence, type SilenceSpecInput } from '../../src/s
 import { openSqlDatabase, type SqlDatabase } from '../../src/storage/sql/database.js';
 import { SilenceRepository } from '../../src/storage/sql/silence-repository.js';
 import { SqlWorkOrderStore } from '../../src/storage/sql/work-order-repository.js';
+import { publishAsDevice } from '../support/mqtt-identity.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
 import { needs } from '../support/servers.js';
 import { postgresTarget, type Target } from '../support/sql-targets.js';
@@ -208,16 +208,12 @@ function describeScopeAndPaging(title: string, makeTarget: (() => Target) | unde
     });
 
     it('alerts: the engine’s alerts in memory, filtered by the same policy', async () => {
-      const client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: `scope-test-${Math.random()}` });
-      try {
-        const now = Date.now();
-        const helium = Array.from({ length: 5 }, (_, i) => ({ ts: now - (5 - i) * 60_000, metrics: { helium_level_pct: 45 } }));
-        const gantry = Array.from({ length: 11 }, (_, i) => ({ ts: now - (11 - i) * 60_000, metrics: { gantry_temp_c: 40 } }));
-        await client.publishAsync('guardian/h1/MR-1/telemetry', JSON.stringify({ samples: helium }), { qos: 1 });
-        await client.publishAsync('guardian/h2/CT-2/telemetry', JSON.stringify({ samples: gantry }), { qos: 1 });
-      } finally {
-        await client.endAsync();
-      }
+      const now = Date.now();
+      const helium = Array.from({ length: 5 }, (_, i) => ({ ts: now - (5 - i) * 60_000, metrics: { helium_level_pct: 45 } }));
+      const gantry = Array.from({ length: 11 }, (_, i) => ({ ts: now - (11 - i) * 60_000, metrics: { gantry_temp_c: 40 } }));
+      // Each scanner publishes as itself: the broker lets a device publish under its own topics only.
+      await publishAsDevice(guardian, 'MR-1', [['guardian/h1/MR-1/telemetry', JSON.stringify({ samples: helium })]]);
+      await publishAsDevice(guardian, 'CT-2', [['guardian/h2/CT-2/telemetry', JSON.stringify({ samples: gantry })]]);
       const devices = await waitFor(
         async () => {
           const listed = await call('supervisor-chen', 'GET', '/api/alerts');

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGuardian, type RunningGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
+import { publishAsDevice } from '../support/mqtt-identity.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
 
 const ADMIN = 'test-admin-token-0123456789';
@@ -178,16 +178,14 @@ describe('work-order API: roles, validation, transitions', () => {
       window: { startsAt: new Date(Date.now() - 3_600_000).toISOString(), endsAt: new Date(Date.now() + 3_600_000).toISOString() },
     });
     expect(silence.status).toBe(201);
-    const client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: 'work-order-test' });
-    try {
+    {
       const now = Date.now();
       // Helium at 45 % (severe) on the silenced MR, and a gantry at 40 °C for 10 minutes on the CT.
       const helium = Array.from({ length: 5 }, (_, i) => ({ ts: now - (5 - i) * 60_000, metrics: { helium_level_pct: 45 } }));
       const gantry = Array.from({ length: 11 }, (_, i) => ({ ts: now - (11 - i) * 60_000, metrics: { gantry_temp_c: 40 } }));
-      await client.publishAsync('guardian/h1/MR-1/telemetry', JSON.stringify({ samples: helium }), { qos: 1 });
-      await client.publishAsync('guardian/h2/CT-2/telemetry', JSON.stringify({ samples: gantry }), { qos: 1 });
-    } finally {
-      await client.endAsync();
+      // Each scanner publishes as itself: the broker lets a device publish under its own topics only.
+      await publishAsDevice(guardian, 'MR-1', [['guardian/h1/MR-1/telemetry', JSON.stringify({ samples: helium })]]);
+      await publishAsDevice(guardian, 'CT-2', [['guardian/h2/CT-2/telemetry', JSON.stringify({ samples: gantry })]]);
     }
     const auto = await waitFor(
       async () => {

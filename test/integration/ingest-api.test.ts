@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGuardian, type RunningGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
+import { engineLogin } from '../support/mqtt-identity.js';
 import { tempDir, testConfig, waitFor } from '../helpers.js';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -40,7 +41,8 @@ describe('ingest through the embedded broker, read back through the API', () => 
       explicit: new Set(['mqtt.port']),
       logger: silentLogger(),
     });
-    client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: 'test-publisher' });
+    // As the engine's own identity, which may publish anywhere: these cases include messages no device is let send (foreign topics, other sites).
+    client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: 'test-publisher', ...engineLogin(guardian) });
   });
 
   afterAll(async () => {

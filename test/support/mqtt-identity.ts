@@ -25,3 +25,21 @@ export function engineLogin(guardian: Pick<RunningGuardian, 'dataDir'>): { usern
 export function enrolmentSecret(guardian: Pick<RunningGuardian, 'dataDir'>): string {
   return readFileSync(join(guardian.dataDir, 'mqtt-enrolment-secret'), 'utf8').trim();
 }
+
+/**
+ * Publishes messages as `deviceId` would: connected with its own credential (issued now), each
+ * with QoS 1, then disconnects.
+ */
+export async function publishAsDevice(
+  guardian: Pick<RunningGuardian, 'deviceCredentials' | 'mqttUrl'>,
+  deviceId: string,
+  messages: ReadonlyArray<readonly [topic: string, payload: string | Buffer]>,
+): Promise<void> {
+  const { default: mqtt } = await import('mqtt');
+  const client = await mqtt.connectAsync(guardian.mqttUrl, { clientId: `test-${deviceId}-${Math.random().toString(36).slice(2)}`, ...(await deviceLogin(guardian, deviceId)) });
+  try {
+    for (const [topic, payload] of messages) await client.publishAsync(topic, payload, { qos: 1 });
+  } finally {
+    await client.endAsync();
+  }
+}
