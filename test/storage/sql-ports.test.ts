@@ -1,6 +1,6 @@
 /**
  * The contract suites of the ports the SQL database implements (devices, dead letters, device
- * events, silences), each run against SQLite and PostgreSQL: one database per engine (a new
+ * events, silences, the audit trail), each run against SQLite and PostgreSQL: one database per engine (a new
  * SQLite file, a new PostgreSQL schema) migrated to the latest version; every test opens its own
  * connection to it and starts from its port's tables emptied. The ports use tables of their own,
  * so the suites cannot disturb each other.
@@ -14,6 +14,8 @@ import { DeadLetterRepository } from '../../src/storage/sql/dead-letter-reposito
 import { SqlDeviceStore } from '../../src/storage/sql/device-repository.js';
 import { DeviceEventRepository } from '../../src/storage/sql/event-repository.js';
 import { SilenceRepository } from '../../src/storage/sql/silence-repository.js';
+import { AuditRepository, type AuditLogTable } from '../../src/storage/sql/audit-repository.js';
+import { describeAuditStoreContract } from '../contract/audit-store.js';
 import { describeDeadLetterStoreContract } from '../contract/dead-letter-store.contract.js';
 import { describeDeviceEventStoreContract } from '../contract/device-event-store.contract.js';
 import { describeDeviceStoreContract } from '../contract/device-store.contract.js';
@@ -27,7 +29,7 @@ const PG_MISSING = 'no PostgreSQL at GUARDIAN_TEST_DATABASE_URL';
 const postgres = needs('SQL ports on PostgreSQL', PG_URL !== undefined, PG_MISSING);
 
 type Where = Awaited<ReturnType<Target['fresh']>>;
-type Table = 'sites' | 'devices' | 'dead_letters' | 'device_events' | 'silences';
+type Table = 'sites' | 'devices' | 'dead_letters' | 'device_events' | 'silences' | 'audit_log';
 
 interface Engine {
   readonly name: string;
@@ -76,7 +78,7 @@ function stores<S>(e: Engine, tables: readonly Table[], adapter: (database: SqlD
     async open(): Promise<{ store: S; close(): Promise<void> }> {
       const database = await openSqlDatabase(await e.database());
       try {
-        for (const table of tables) await database.db.deleteFrom(table).execute();
+        for (const table of tables) await database.db.withTables<{ audit_log: AuditLogTable }>().deleteFrom(table).execute();
       } catch (error) {
         await database.close();
         throw error;
@@ -93,4 +95,5 @@ for (const e of engines) {
   describeDeadLetterStoreContract(`DeadLetterRepository on ${e.name}`, stores(e, ['dead_letters'], (d) => new DeadLetterRepository(d.db)).open, skip);
   describeDeviceEventStoreContract(`DeviceEventRepository on ${e.name}`, stores(e, ['device_events'], (d) => new DeviceEventRepository(d.db)).open, skip);
   describeSilenceStoreContract(`SilenceRepository on ${e.name}`, stores(e, ['silences'], (d) => new SilenceRepository(d.db)).open, skip);
+  describeAuditStoreContract(`AuditRepository on ${e.name}`, stores(e, ['audit_log'], (d) => new AuditRepository(d.db)).open, skip);
 }
