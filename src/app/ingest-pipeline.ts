@@ -19,6 +19,12 @@ export interface IngestPipeline {
   readonly batcher: SampleBatcher;
   readonly collector: MqttCollector;
   readonly deadLetters: DeadLetterQueue;
+  /**
+   * Resolves once what the broker had handed over is stored and given to the stored-samples
+   * listeners (the rule engine): no message for `quietMs` (or `maxMs` passed), then everything
+   * accepted written. Rejects when the store fails the write.
+   */
+  settle(quietMs: number, maxMs: number): Promise<void>;
   /** Stops reading from the broker, then writes everything buffered. Returns values not written. */
   stop(): Promise<number>;
 }
@@ -132,6 +138,10 @@ export async function startIngestPipeline(options: IngestPipelineOptions): Promi
     batcher,
     collector,
     deadLetters,
+    settle: async (quietMs, maxMs) => {
+      await collector.waitIdle(quietMs, maxMs);
+      await batcher.flush();
+    },
     stop: async () => {
       clearInterval(registryFlush);
       await collector.stop();
