@@ -410,6 +410,27 @@ function dayWindows(zone: string, c: CompiledSchedule, finishedAt: number, day: 
   return out.sort((a, b) => a.start - b.start);
 }
 
+/**
+ * dayWindows for long scans: on a day whose zone offset stays the same until the latest local end
+ * (two days on), local times map to instants by one offset; other days go the exact way. (An end
+ * given as a duration is elapsed time in both.)
+ */
+function dayWindowsScanned(zone: string, c: CompiledSchedule, finishedAt: number, day: number): Interval[] {
+  if (!daySelected(c, day)) return [];
+  const midnight = day * DAY;
+  const offset = instantAtWallTime(zone, midnight) - midnight;
+  if (instantAtWallTime(zone, midnight + 2 * DAY) - (midnight + 2 * DAY) !== offset) {
+    return dayWindows(zone, c, finishedAt, day);
+  }
+  const out: Interval[] = [];
+  for (const r of c.ranges) {
+    const start = midnight + r.startMin * MINUTE + offset;
+    const end = Math.min(r.durationMs !== undefined ? start + r.durationMs : midnight + r.endMin! * MINUTE + offset, finishedAt);
+    if (end > start) out.push({ start, end });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
 /** Whether the silence is in force at `ts` (its scope aside). */
 export function isActive(silence: Silence, ts: number): boolean {
   const c = compile(silence);
@@ -479,6 +500,39 @@ export function windowAtOrAfter(silence: Silence, ts: number): { start: number; 
   // Still running at the end of the look-ahead (and not bounded by validUntil or an expiry).
   if (lastDay === today + MAX_SCAN_DAYS && current.end >= (lastDay - 1) * DAY) current.end = Infinity;
   return current;
+}
+
+/**
+ * The longest stretch in which the silence is in force without a gap, among those reaching past
+ * `from` and starting before `until`; overlapping and touching windows are one. Stops at the first
+ * stretch longer than `stopAbove`. Undefined when no window falls in that span.
+ */
+export function longestStretch(silence: Silence, from: number, until: number, stopAbove = Infinity): { start: number; end: number } | undefined {
+  const c = compile(silence);
+  if (silence.window) return silence.window.startsAt < until && c.finishedAt > from ? { start: silence.window.startsAt, end: c.finishedAt } : undefined;
+  const sc = c.schedule;
+  if (!sc) return undefined;
+  const zone = silence.timezone;
+  let best: Interval | undefined;
+  let current: Interval | undefined;
+  const keep = (stretch: Interval | undefined) => {
+    if (stretch && stretch.end > from && (!best || stretch.end - stretch.start > best.end - best.start)) best = stretch;
+  };
+  const lastDay = Math.min(localEpochDay(zone, until) + 1, sc.untilDay);
+  // Windows come in start order, day by day; each either extends the stretch or starts the next.
+  for (let day = Math.max(localEpochDay(zone, from) - sc.lookbackDays, sc.fromDay); day <= lastDay; day++) {
+    for (const w of dayWindowsScanned(zone, sc, c.finishedAt, day)) {
+      if (w.start >= until) break;
+      if (current && w.start <= current.end) current.end = Math.max(current.end, w.end);
+      else {
+        keep(current);
+        current = { ...w };
+      }
+      if (current.end > from && current.end - current.start > stopAbove) return current;
+    }
+  }
+  keep(current);
+  return best;
 }
 
 /** The next instant after `ts` at which the silence comes into or goes out of force; undefined if none is known. */

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SilenceLookup } from '../kernel/ports/silence-lookup.js';
 import { finishedAt, SilenceSet, toSilence, type Silence, type SilenceSpec, type SilenceTarget } from './schedule.js';
 import type { SilenceStore } from './store.js';
+import { DEFAULT_SILENCE_MAX_DURATION_MS } from './limits.js';
 
 export class SilenceConflictError extends Error {
   constructor(message: string) {
@@ -19,6 +20,8 @@ export interface SilenceServiceOptions {
    * listed): samples that old are past raw retention and are not evaluated. Default 35 days.
    */
   readonly indexHistoryMs?: number;
+  /** Longest a silence may hold notifications (`silences.maxDuration`; see `silenceLengthIssue`). Default 30 days. */
+  readonly maxDurationMs?: number;
 }
 
 /**
@@ -31,6 +34,8 @@ export class SilenceService implements SilenceLookup {
   private readonly index = new SilenceSet();
   private readonly now: () => number;
   private readonly indexHistoryMs: number;
+  /** The longest silence people may set (`silences.maxDuration`); the API refuses longer ones. */
+  readonly maxDurationMs: number;
 
   private constructor(
     private readonly repository: SilenceStore,
@@ -38,6 +43,7 @@ export class SilenceService implements SilenceLookup {
   ) {
     this.now = options.now ?? Date.now;
     this.indexHistoryMs = options.indexHistoryMs ?? 35 * 86_400_000;
+    this.maxDurationMs = options.maxDurationMs ?? DEFAULT_SILENCE_MAX_DURATION_MS;
   }
 
   static async open(repository: SilenceStore, options: SilenceServiceOptions = {}): Promise<SilenceService> {
