@@ -99,11 +99,13 @@ export function messageAsOf(message: LocalisedText, zone: string, at: number): L
 }
 
 /**
- * A message as it read when its alert was raised, saying so: "…（触发时 2026-11-30 08:15）" /
- * "… (at raising, 2026-11-30 08:15)". Work orders keep their alert's raising message this way:
- * the alert's figures move on, the work order's title stays what was seen when it was opened.
+ * A message as it read when its alert was raised (or escalated), saying so: "…（触发时 2026-11-30
+ * 08:15）" / "… (at raising, 2026-11-30 08:15)". Work orders keep their alert's message this way:
+ * the alert's figures move on, the work order's title stays what was seen at that moment.
  */
-export function messageAtRaising(message: LocalisedText, zone: string, at: number): LocalisedText {
+export function messageAtRaising(message: LocalisedText, zone: string, at: number, moment: 'raised' | 'escalated' = 'raised'): LocalisedText {
   const time = formatLocalMinute(zone, at);
-  return { zh: `${message.zh}（触发时 ${time}）`, en: `${message.en} (at raising, ${time})` };
+  return moment === 'raised'
+    ? { zh: `${message.zh}（触发时 ${time}）`, en: `${message.en} (at raising, ${time})` }
+    : { zh: `${message.zh}（升级时 ${time}）`, en: `${message.en} (at escalation, ${time})` };
 }

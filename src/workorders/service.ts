@@ -298,7 +298,15 @@ export class WorkOrderService {
     const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');
     if (!open) return;
     if (t.kind === 'escalated' && grade) {
-      await this.change(open, { grade: moreSerious(open.grade, grade), updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...keyed }]);
+      // The title follows the escalation, saying when; a planned work order is due by the nearer forecast.
+      const raisedTo = compareGrades(grade, open.grade) > 0;
+      const escalated = messageAtRaising(change.message, this.timeZone(change.siteId), t.ts, 'escalated');
+      const due = open.kind === 'planned' && change.forecast && open.plannedDueAt !== undefined && change.forecast.earliest < open.plannedDueAt ? change.forecast.earliest : undefined;
+      await this.change(
+        open,
+        { grade: moreSerious(open.grade, grade), ...(raisedTo && { title: escalated.zh, phenomenon: `${escalated.zh}\n${escalated.en}` }), ...(due !== undefined && { plannedDueAt: due }), updatedAt: now },
+        [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...keyed }],
+      );
     } else if (t.kind === 'resolved' && (open.status === 'new' || open.status === 'notified') && this.closesRecovered(open.grade)) {
       // Nobody has acknowledged it and the fault is gone: closed as recovered by itself, kept in the record.
       const recovered = formatLocalMinute(this.timeZone(change.siteId), t.ts);

@@ -87,6 +87,15 @@ describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget })
   });
 
   describe.skipIf(skip)('opened by alert changes', () => {
+    it('a planned work order is due by the nearer forecast when its forecast escalates', async () => {
+      const { service, deliver } = await setup();
+      const forecast = (days: number) => ({ crossingAt: T0 + days * DAY, earliest: T0 + (days - 2) * DAY, latest: T0 + (days + 2) * DAY });
+      await deliver(alertChange({ ruleId: 'helium-forecast', ruleKind: 'trend', grade: 'minor', forecast: forecast(25), transitions: [transition('fired', { grade: 'minor' })] }));
+      await deliver(alertChange({ ruleId: 'helium-forecast', ruleKind: 'trend', grade: 'general', forecast: forecast(10), transitions: [transition('escalated', { grade: 'general' })], at: T0 + DAY }));
+      const [wo] = await service.list({});
+      expect(wo).toMatchObject({ kind: 'planned', grade: 'general', plannedDueAt: T0 + 8 * DAY });
+    });
+
     it('one per fault: firing again adds to the timeline, escalation raises the grade, resolution is suggested but a person resolves', async () => {
       const { service, deliver } = await setup();
       await deliver(alertChange());
@@ -100,6 +109,9 @@ describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget })
       expect(await service.list({})).toHaveLength(1);
       [wo] = await service.list({});
       expect(wo!.grade).toBe('severe');
+      // The title follows the escalation, saying when: not the figures of the raising under a severe grade.
+      expect(wo!.title).toBe('MR-1 液氦 49%（升级时 2026-11-20 10:00）');
+      expect(wo!.phenomenon).toBe('MR-1 液氦 49%（升级时 2026-11-20 10:00）\nMR-1 helium 49% (at escalation, 2026-11-20 10:00)');
       // Resolves: suggested, not resolved.
       await deliver(alertChange({ state: 'resolved', value: 80, transitions: [transition('resolved')], at: T0 + 10 * MIN }));
       [wo] = await service.list({});
