@@ -1,8 +1,23 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Sample } from '../src/kernel/ports/telemetry-store.js';
+
+/** Segment files are their owner's alone. */
+const SEGMENT_MODE = 0o600;
+
+/** Takes permissions beyond `wanted` off a file or directory left by an earlier run, with a warning. */
+function keepPrivate(path: string, wanted: number, logger: Logger): void {
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & ~wanted) === 0) return;
+  try {
+    chmodSync(path, mode & wanted);
+    logger.warn({ path, was: mode.toString(8), now: (mode & wanted).toString(8) }, 'a spool file was open to other users; made owner-only');
+  } catch (error) {
+    logger.warn({ path, mode: mode.toString(8), err: error }, 'a spool file is open to other users and could not be made owner-only');
+  }
+}
 
 export interface SpoolOptions {
   readonly dir: string;
@@ -67,11 +82,14 @@ export class Spool {
   private readonly syncTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SpoolOptions) {
-    mkdirSync(options.dir, { recursive: true });
+    // Owner-only, as the rest of the data directory: segments hold the fleet's readings.
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    keepPrivate(options.dir, 0o700, options.logger);
     for (const name of readdirSync(options.dir).sort()) {
       const match = SEGMENT_PATTERN.exec(name);
       if (!match) continue;
       const file = join(options.dir, name);
+      keepPrivate(file, SEGMENT_MODE, options.logger);
       const bytes = statSync(file).size;
       // Left by an earlier run: counts are learned when it is read back.
       this.segments.set(Number(match[1]), { id: Number(match[1]), file, bytes, appended: -1, stored: 0, closed: true });
@@ -249,7 +267,7 @@ export class Spool {
     if (this.active) return this.active;
     const id = Math.max(0, ...this.segments.keys()) + 1;
     const file = join(this.options.dir, `${String(id).padStart(12, '0')}.spool`);
-    this.fd = openSync(file, 'a');
+    this.fd = openSync(file, 'a', SEGMENT_MODE);
     writeSync(this.fd, MAGIC);
     this.active = { id, file, bytes: MAGIC.length, appended: 0, stored: 0, closed: false };
     this.totalBytes += MAGIC.length;

@@ -1,5 +1,29 @@
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
+
+/**
+ * The data directory is its owner's alone (0700): it holds the SQL database (reporters' names
+ * and phone numbers), the telemetry database, the spool, dead letters and the admin token.
+ */
+export const DATA_DIR_MODE = 0o700;
+
+/**
+ * Creates the data directory owner-only, or takes group and other permissions off an existing
+ * one (with a warning: it was readable by others until now). A directory this process may not
+ * change (owned by another user) is left as it is, with a warning.
+ */
+export function secureDataDir(dir: string, logger?: Logger): void {
+  mkdirSync(dir, { recursive: true, mode: DATA_DIR_MODE });
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & ~DATA_DIR_MODE) === 0) return;
+  try {
+    chmodSync(dir, mode & DATA_DIR_MODE);
+    logger?.warn({ dir, was: mode.toString(8), now: (mode & DATA_DIR_MODE).toString(8) }, 'the data directory was open to other users; made owner-only');
+  } catch (error) {
+    logger?.warn({ dir, mode: mode.toString(8), err: error }, 'the data directory is open to other users and could not be made owner-only; chmod 700 it');
+  }
+}
 
 /** Another live process holds the data directory. */
 export class DataDirInUseError extends Error {
@@ -27,7 +51,7 @@ export function lockDataDir(dir: string): () => void {
   const file = join(dir, 'guardian.pid');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
       return () => {
         try {
           if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../app/log.js';
 import { startGuardian, type RunningGuardian } from '../app/guardian.js';
@@ -52,25 +53,35 @@ export async function runStart(configFile: string | undefined, options: StartOpt
 }
 
 function printBanner(g: RunningGuardian): void {
-  const lines = [
+  process.stdout.write(`${bannerLines(g).join('\n')}\n`);
+}
+
+/**
+ * What `guardian start` prints once running. A generated admin token is shown on the start that
+ * created it only; later starts say where it is kept, so the token is not repeated into every
+ * terminal scroll-back and service journal.
+ */
+export function bannerLines(g: Pick<RunningGuardian, 'mqttUrl' | 'embeddedBroker' | 'httpUrl' | 'adminToken' | 'adminTokenSource' | 'adminTokenGenerated' | 'dataDir' | 'simulating'>): string[] {
+  const tokenFile = join(g.dataDir, 'admin-token');
+  const adminLines = (url: string): string[] => {
+    if (g.adminTokenSource === 'config') return ['  Admin token:  as configured (GUARDIAN_ADMIN_TOKEN)', `  Try / 试试:   curl -H "Authorization: Bearer $GUARDIAN_ADMIN_TOKEN" ${url}/api/devices`];
+    if (g.adminTokenGenerated) {
+      return [
+        `  Admin token:  ${g.adminToken}`,
+        `                created now and shown this once; kept in ${tokenFile} (owner-only) / 仅本次显示，保存在该文件中`,
+        `  Try / 试试:   curl -H "Authorization: Bearer ${g.adminToken}" ${url}/api/devices`,
+      ];
+    }
+    return [`  Admin token:  kept in ${tokenFile} (owner-only) / 保存在该文件中`, `  Try / 试试:   curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/api/devices`];
+  };
+  return [
     '',
     '  Remote Guardian 远程守护 — running / 已启动',
     `  MQTT broker:  ${g.mqttUrl}${g.embeddedBroker ? '  (embedded / 内置)' : ''}`,
-    ...(g.httpUrl
-      ? [
-          `  HTTP API:     ${g.httpUrl}    API docs / 接口文档: ${g.httpUrl}/docs`,
-          ...(g.adminTokenSource === 'config'
-            ? ['  Admin token:  as configured (GUARDIAN_ADMIN_TOKEN)', `  Try / 试试:   curl -H "Authorization: Bearer $GUARDIAN_ADMIN_TOKEN" ${g.httpUrl}/api/devices`]
-            : [
-                `  Admin token:  ${g.adminToken}  (kept in ${g.dataDir}/admin-token)`,
-                `  Try / 试试:   curl -H "Authorization: Bearer ${g.adminToken}" ${g.httpUrl}/api/devices`,
-              ]),
-        ]
-      : []),
+    ...(g.httpUrl ? [`  HTTP API:     ${g.httpUrl}    API docs / 接口文档: ${g.httpUrl}/docs`, ...adminLines(g.httpUrl)] : []),
     `  Data / 数据:  ${g.dataDir}`,
     g.simulating ? '  Simulated fleet is publishing, history first / 模拟设备正在发布数据（先补发历史数据）' : '  No simulated fleet / 未启用模拟设备',
     '  Ctrl-C stops cleanly / 按 Ctrl-C 安全停止',
     '',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -40,9 +40,8 @@
  * Write throughput measured on 2 cores: ~440,000 points/s in 3,000-point batches, ~360,000
  * points/s with daily retention passes interleaved.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { keepSqliteFilesPrivate } from './sql/database.js';
 import { alignDown, bucketOffset, validateRange, validateSamples } from './sample-rules.js';
 import type { Logger } from 'pino';
 import type {
@@ -188,7 +187,8 @@ export class SqliteTelemetryStore implements TelemetryStore {
 
   static open(options: SqliteTelemetryStoreOptions): SqliteTelemetryStore {
     const memory = options.file === ':memory:' || options.file === '';
-    if (!memory) mkdirSync(dirname(options.file), { recursive: true });
+    // Owner-only files, as the SQL database's.
+    if (!memory) keepSqliteFilesPrivate(options.file, options.logger);
     const db = new Database(options.file);
     try {
       configure(db, options.cacheMiB ?? 64, memory);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -37,13 +37,43 @@ export class DatabaseUnavailableError extends ConfigError {
 
 /** Opens the SQL database for registry, dead letters, events and alerts. */
 export async function openSqlDatabase(options: SqlDatabaseOptions): Promise<SqlDatabase> {
-  const database = options.url ? await openPostgres(options.url, options) : openSqlite(options.sqliteFile);
+  const database = options.url ? await openPostgres(options.url, options) : openSqlite(options.sqliteFile, options.logger);
   options.logger?.info({ dialect: database.dialect, database: database.location }, 'SQL database opened');
   return database;
 }
 
-function openSqlite(file: string): SqlDatabase {
-  mkdirSync(dirname(file), { recursive: true });
+/** Owner read and write only: the databases hold reporters' names and phone numbers. */
+export const DATABASE_FILE_MODE = 0o600;
+
+/**
+ * Makes a SQLite database's files owner-only before it is opened. A new database file is created
+ * 0600, and SQLite gives its -wal, -shm and -journal files the database file's permissions; files
+ * of an existing database that others may read are tightened, with a warning. A file this process
+ * may not change is left as it is, with a warning.
+ */
+export function keepSqliteFilesPrivate(file: string, logger?: Logger): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // Created empty when absent (an empty file is an empty database); an existing one is untouched.
+  closeSync(openSync(file, 'a', DATABASE_FILE_MODE));
+  for (const path of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
+    let mode: number;
+    try {
+      mode = statSync(path).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((mode & ~DATABASE_FILE_MODE) === 0) continue;
+    try {
+      chmodSync(path, mode & DATABASE_FILE_MODE);
+      logger?.warn({ file: path, was: mode.toString(8), now: (mode & DATABASE_FILE_MODE).toString(8) }, 'a database file was readable by other users; made owner-only');
+    } catch (error) {
+      logger?.warn({ file: path, mode: mode.toString(8), err: error }, 'a database file is readable by other users and could not be made owner-only; chmod 600 it');
+    }
+  }
+}
+
+function openSqlite(file: string, logger?: Logger): SqlDatabase {
+  keepSqliteFilesPrivate(file, logger);
   const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
