@@ -95,10 +95,10 @@ interface PublisherResult {
 const serverPids: { broker?: number; influx?: number } = {};
 
 /** Runs the load generator in its own process; resolves when every message was acknowledged. */
-async function publish(url: string, prefix: string, protocol: 4 | 5, messages = MESSAGES): Promise<PublisherResult> {
+async function publish(url: string, prefix: string, protocol: 4 | 5, messages = MESSAGES, credentialsFile?: string): Promise<PublisherResult> {
   const script = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(messages), values.connections!, values.inflight!, prefix, String(protocol), MODALITY], {
+  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(messages), values.connections!, values.inflight!, prefix, String(protocol), MODALITY, ...(credentialsFile ? [credentialsFile] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -191,6 +191,14 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     },
   });
   const guardian = await startGuardian({ config, explicit: new Set(['mqtt.port']), logger: silentLogger(), http: false });
+  // The embedded broker takes each scanner's messages only with its own credential.
+  let credentialsFile: string | undefined;
+  if (!mqttUrl) {
+    const passwords: Record<string, string> = {};
+    for (let i = 0; i < DEVICES; i++) passwords[benchDeviceId(MODALITY, i)] = (await guardian.deviceCredentials.issue(benchDeviceId(MODALITY, i), 'bench')).password;
+    credentialsFile = join(dataDir, 'credentials.json');
+    writeFileSync(credentialsFile, JSON.stringify(passwords), { mode: 0o600 });
+  }
   const latencies = new Float64Array(MESSAGES);
   let stored = 0;
   let storedMessages = 0;
@@ -204,7 +212,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
   let cpu: CpuSplit = {};
   const run = await measured(async () => {
     const window = cpuWindow(serverPids);
-    const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4);
+    const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4, MESSAGES, credentialsFile);
     await settle(() => stored);
     cpu = window.end(published.sent, published.cpuSeconds);
     return published;

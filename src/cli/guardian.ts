@@ -50,6 +50,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--backfill-tick <duration>', 'sample period of the backfilled history', '1m')
     .option('--interval <duration>', 'live sample period', '5s')
     .option('--state-file <file>', 'remember what was published, so a restart continues instead of re-sending the backfill')
+    .option('--credentials <file>', "devices' MQTT passwords (JSON: {\"<device id>\": \"<password>\"}, as `guardian devices credentials --secrets-out` writes)")
     .option('--list-scenarios', 'print the scenario library and exit')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       // The simulated fleet is loaded only by the command that runs it.
@@ -61,6 +62,21 @@ async function main(argv: string[]): Promise<void> {
     .command('migrate')
     .description('bring the SQL database schema up to date (also done by start)')
     .action(async () => runMigrate(program.opts<{ config?: string }>().config));
+
+  const devices = program.command('devices').description('scanners: their MQTT identities');
+  devices
+    .command('credentials')
+    .description("issue or rotate devices' MQTT credentials and print the broker's entries (Mosquitto password file, JSON, EMQX users), export the password file, or revoke")
+    .option('--device <id...>', 'device(s) to issue a credential for (replaces the one it had)')
+    .option('--all', 'every registered device')
+    .option('--revoke <id...>', 'device(s) whose credential to revoke')
+    .option('--export', 'print the Mosquitto password file of every live credential (issues nothing)')
+    .option('--format <format>', 'mosquitto (password-file lines; passwords to stderr or --secrets-out), json, emqx', 'mosquitto')
+    .option('--secrets-out <file>', 'with --format mosquitto: write the passwords to this file (JSON, mode 0600) instead of stderr')
+    .action(async (opts: { device?: string[]; all?: boolean; revoke?: string[]; export?: boolean; format?: string; secretsOut?: string }) => {
+      const { runDeviceCredentials } = await import('./devices.js');
+      await runDeviceCredentials(program.opts<{ config?: string }>().config, opts);
+    });
 
   const rules = program.command('rules').description('rule packs: what to watch and when to alert');
   rules

@@ -1,4 +1,13 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
 import { loadConfig } from '../config/load.js';
+import type { GuardianConfig } from '../config/schema.js';
+import { readSecret } from '../broker/secrets.js';
+import { DeviceCredentialService } from '../devices/credentials.js';
+import { DeviceCredentialRepository } from '../storage/sql/device-credential-repository.js';
+import { openEngineDatabase } from './devices.js';
 import { parseDuration } from '../kernel/time/duration.js';
 import { createLogger } from '../app/log.js';
 import { readFleetFile } from '../devices/fleet-file.js';
@@ -43,6 +52,57 @@ export function simulatedDevices(options: { fleet?: string; devices?: string; sc
   return devices;
 }
 
+const CredentialsFile = z.union([
+  z.record(z.string(), z.string().min(1)),
+  z.array(z.object({ deviceId: z.string(), password: z.string().min(1) })).transform((list) => Object.fromEntries(list.map((c) => [c.deviceId, c.password]))),
+]);
+
+/** Devices' passwords from a file: `{"<id>": "<password>"}` or `guardian devices credentials --format json`'s list. */
+export function readCredentialsFile(file: string): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--credentials ${file}: ${(error as Error).message}`);
+  }
+  const result = CredentialsFile.safeParse(parsed);
+  if (!result.success) throw new UsageError(`--credentials ${file}: expected {"<device id>": "<password>"} or the JSON list of guardian devices credentials --format json`);
+  return result.data;
+}
+
+/** Who issued a credential the simulator may replace: the demo and the simulator themselves, never a person. */
+const SIMULATED_ISSUERS = new Set(['demo', 'simulate']);
+
+/**
+ * Each simulated device's MQTT identity on the engine's embedded broker (which refuses anonymous
+ * clients), from the engine's data directory and database: a device with no credential enrols
+ * with the enrolment secret when auto-registration is on; otherwise it is issued a credential
+ * (replacing one the demo or the simulator issued). A credential a person issued is not replaced:
+ * pass it with --credentials.
+ */
+async function embeddedBrokerCredentials(config: GuardianConfig, ids: readonly string[], logger: Logger): Promise<Record<string, string>> {
+  const enrolment = config.mqtt.enrolmentSecret ?? readSecret(join(resolve(config.dataDir), 'mqtt-enrolment-secret'));
+  const local = config.database.url !== undefined || existsSync(join(resolve(config.dataDir), 'guardian.db'));
+  if (!local) {
+    if (enrolment === undefined) throw new UsageError(`no engine database or enrolment secret under ${resolve(config.dataDir)}: run guardian simulate with the engine's configuration, or pass --credentials`);
+    return Object.fromEntries(ids.map((id) => [id, enrolment]));
+  }
+  const sql = await openEngineDatabase(config);
+  try {
+    const service = new DeviceCredentialService(new DeviceCredentialRepository(sql.db));
+    const passwords: Record<string, string> = {};
+    for (const id of ids) {
+      const held = await service.get(id);
+      if (!held && enrolment !== undefined) passwords[id] = enrolment;
+      else if (!held || held.revokedAt !== undefined || SIMULATED_ISSUERS.has(held.createdBy)) passwords[id] = (await service.issue(id, 'simulate')).password;
+      else logger.error({ device: id, issuedBy: held.createdBy }, 'device holds a credential issued by a person; pass its password with --credentials (it is not replaced)');
+    }
+    return passwords;
+  } finally {
+    await sql.close();
+  }
+}
+
 /** `guardian simulate`: publish a simulated fleet to any broker until Ctrl-C. */
 export async function runSimulate(configFile: string | undefined, opts: Record<string, string | boolean | undefined>): Promise<void> {
   if (opts.listScenarios) {
@@ -64,6 +124,14 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
   if (devices.length === 0) throw new UsageError('no devices to simulate (a CT scenario with an MR-only fleet?)');
   const seed = Number(opts.seed ?? 42);
   if (!Number.isInteger(seed)) throw new UsageError('--seed must be a whole number');
+  // The engine's embedded broker authenticates every device; an external one takes mqtt.username/password.
+  const external = config.mqtt.url !== undefined && url === config.mqtt.url;
+  const passwords =
+    typeof opts.credentials === 'string'
+      ? readCredentialsFile(opts.credentials)
+      : external
+        ? undefined
+        : await embeddedBrokerCredentials(config, devices.map((d) => d.id), logger);
 
   const simulator = await startSimulator({
     url,
@@ -77,6 +145,7 @@ export async function runSimulate(configFile: string | undefined, opts: Record<s
     protocolVersion: url === config.mqtt.url ? 5 : 4,
     ...(config.mqtt.username !== undefined && { username: config.mqtt.username }),
     ...(config.mqtt.password !== undefined && { password: config.mqtt.password }),
+    ...(passwords && { credentialsFor: (id: string) => (passwords[id] !== undefined ? { username: id, password: passwords[id] } : undefined) }),
     ...(typeof opts.stateFile === 'string' && { stateFile: opts.stateFile }),
     logger,
   });
