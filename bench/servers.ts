@@ -74,6 +74,13 @@ export interface MosquittoOptions {
   /** User name → password; when given, anonymous clients are refused. */
   readonly users?: Readonly<Record<string, string>>;
   /**
+   * A password file as is (`user:hash` lines, e.g. from `guardian devices credentials`), used
+   * instead of `users`; anonymous clients are refused.
+   */
+  readonly passwordFile?: string;
+  /** An `acl_file` (topic and pattern rules by user name) the broker enforces. */
+  readonly aclFile?: string;
+  /**
    * Mosquitto's dynamic security plugin with an admin client; other clients are made with
    * {@link MosquittoServer.ctrl}. A client without roles may connect but not subscribe.
    */
@@ -108,7 +115,7 @@ export class MosquittoServer {
     // Started as root, mosquitto would drop to its own user, which cannot write into a private temp folder.
     const asRoot = process.getuid?.() === 0;
     const port = options.port ?? (await freePort());
-    const { tls, users, dynamicSecurity } = options;
+    const { tls, users, dynamicSecurity, passwordFile, aclFile } = options;
     const plugin = dynamicSecurity && dynamicSecurityPlugin();
     if (dynamicSecurity) {
       if (!plugin) throw new Error('mosquitto_dynamic_security.so not found');
@@ -128,7 +135,12 @@ export class MosquittoServer {
       [
         `listener ${port} 127.0.0.1`,
         ...(tls ? [`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`, `require_certificate ${tls.requireCertificate === true}`] : []),
-        ...(users ? [`password_file ${join(dir, 'passwd')}`, 'allow_anonymous false'] : ['allow_anonymous true']),
+        ...(passwordFile
+          ? [`password_file ${passwordFile}`, 'allow_anonymous false']
+          : users
+            ? [`password_file ${join(dir, 'passwd')}`, 'allow_anonymous false']
+            : ['allow_anonymous true']),
+        ...(aclFile ? [`acl_file ${aclFile}`] : []),
         ...(plugin ? [`plugin ${plugin}`, `plugin_opt_config_file ${join(dir, 'dynsec.json')}`] : []),
         ...(asRoot ? ['user root'] : []),
         'persistence true',
