@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { REJECT_REASONS } from '../../collectors/reasons.js';
+import { STAFF } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 import { ListQuery, IsoTime } from './schemas.js';
 import { iso, resolveTime, TimeParam } from './time-params.js';
@@ -23,6 +24,7 @@ export const deadLetterRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = asyn
   app.get(
     '/api/dead-letters',
     {
+      config: { roles: STAFF },
       schema: {
         tags: ['ingest'],
         summary: 'Rejected messages with the reason, newest first',

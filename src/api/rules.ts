@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MODALITIES } from '../kernel/catalogue/metrics.js';
+import { MANAGERS, STAFF } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime } from './schemas.js';
@@ -23,6 +24,7 @@ export const ruleRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
   app.get(
     '/api/rules',
     {
+      config: { roles: STAFF },
       schema: {
         tags: ['rules'],
         summary: 'Rules in force; with device, the rules that apply to it after model and device overrides',
@@ -54,6 +56,7 @@ export const ruleRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
   app.post(
     '/api/rules/reload',
     {
+      config: { roles: MANAGERS },
       schema: {
         tags: ['rules'],
         summary: 'Reload the rule packs from their folder; a bad pack is refused and the running rules stay',

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { EVERYONE, MANAGERS } from '../auth/roles.js';
 import { SiteSchema } from '../kernel/device.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
@@ -23,7 +24,7 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
 
   app.get(
     '/api/sites',
-    { schema: { tags: ['sites'], summary: 'Hospitals (sites) and their device counts', response: { 200: list(SiteView) } } },
+    { config: { roles: EVERYONE }, schema: { tags: ['sites'], summary: 'Hospitals (sites) and their device counts; a hospital token sees its own', response: { 200: list(SiteView) } } },
     async (request) => {
       // The registry mirrors the sites in memory (ingest looks them up per message): filtered here.
       const items = ctx.registry
@@ -36,13 +37,13 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
 
   app.get(
     '/api/sites/:id',
-    { schema: { tags: ['sites'], params: z.object({ id: z.string() }), response: { 200: SiteView, 404: ErrorBody } } },
+    { config: { roles: EVERYONE }, schema: { tags: ['sites'], summary: 'One site with its device counts', params: z.object({ id: z.string() }), response: { 200: SiteView, 404: ErrorBody } } },
     async (request) => view(request.access.visible(ctx.registry.getSite(request.params.id), (s) => s.id, `no site ${request.params.id}`).id),
   );
 
   app.post(
     '/api/sites',
-    { schema: { tags: ['sites'], summary: 'Create a site (hospital)', body: SiteSchema, response: { 201: SiteView, 409: ErrorBody } } },
+    { config: { roles: MANAGERS }, schema: { tags: ['sites'], summary: 'Create a site (hospital)', body: SiteSchema, response: { 201: SiteView, 409: ErrorBody } } },
     async (request, reply) => {
       if (ctx.registry.getSite(request.body.id)) {
         return reply.code(409).send({ error: 'conflict', message: `site ${request.body.id} exists; change it with PATCH /api/sites/${request.body.id}` });
@@ -55,6 +56,7 @@ export const siteRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app
   app.patch(
     '/api/sites/:id',
     {
+      config: { roles: MANAGERS },
       schema: {
         tags: ['sites'],
         summary: 'Change a site; fields not given stay as they are',

@@ -1,7 +1,8 @@
 /**
- * Who may do what. Roles, most to least powerful: admin (everything, tokens), supervisor (work
- * orders, rules, silences, devices), engineer (handles work orders), hospital (a hospital's
- * equipment staff: sees and reports for its own site, confirms and closes its work orders).
+ * Who may do what. Roles, most to least powerful: admin (everything, tokens), supervisor (sites,
+ * devices, rule packs, silences, managing work orders), engineer (reads; handles work orders),
+ * hospital (a hospital's equipment staff: reads its own site, reports faults, confirms and closes
+ * its work orders). Each route names its roles; `docs/permissions.md` is the table.
  */
 export const ROLES = ['admin', 'supervisor', 'engineer', 'hospital'] as const;
 export type Role = (typeof ROLES)[number];
@@ -13,9 +14,13 @@ export const ROLE_LABELS: Readonly<Record<Role, { zh: string; en: string }>> = {
   hospital: { zh: '医院设备科（仅本院）', en: 'hospital viewer (own site only)' },
 };
 
-/** The vendor's service staff: every route that does not say otherwise is theirs. */
+/** The vendor's service staff: reads of the whole fleet, handling work orders. */
 export const STAFF: readonly Role[] = ['admin', 'supervisor', 'engineer'];
+/** Who changes the fleet, its rules and silences, and manages work orders. */
 export const MANAGERS: readonly Role[] = ['admin', 'supervisor'];
+/** Tokens (and whatever else only the administrator may do). */
+export const ADMINS: readonly Role[] = ['admin'];
+/** Every role; a hospital still sees its own site only (`siteLimit`). */
 export const EVERYONE: readonly Role[] = ROLES;
 
 /** An authenticated caller. */

@@ -66,7 +66,7 @@ describe('work-order API: roles, validation, transitions', () => {
     expect((await call(undefined, 'GET', '/api/work-orders')).status).toBe(401);
     expect((await call('not-a-token', 'GET', '/api/work-orders')).status).toBe(401);
     expect((await call('engineer-li', 'GET', '/api/tokens')).status).toBe(403);
-    expect((await call('h1-equipment', 'GET', '/api/devices')).status).toBe(403);
+    expect((await call('h1-equipment', 'GET', '/api/dead-letters')).status).toBe(403);
     const tokenList = await call('admin', 'GET', '/api/tokens');
     expect(tokenList.body.items?.map((t) => t.name)).toEqual(['supervisor-chen', 'engineer-li', 'h1-equipment']);
     expect(JSON.stringify(tokenList.body)).not.toContain(tokens['engineer-li']);
