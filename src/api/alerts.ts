@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ALERT_STATES } from '../kernel/alerts.js';
+import { ALERT_STATES, type AlertState } from '../kernel/alerts.js';
 import { RULE_KINDS } from '../../rules/pack-schema.js';
 import { GRADES, GRADE_LABELS, compareGrades } from '../kernel/grades.js';
 import { LocationSchema } from '../kernel/device.js';
 import { EVERYONE } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
-import { IsoTime, list } from './schemas.js';
+import { eitherStateOrStatus, IsoTime, list, stateFilter } from './schemas.js';
 import { iso } from './time-params.js';
 
 const AlertView = z.object({
@@ -38,6 +38,9 @@ const AlertView = z.object({
   updatedAt: IsoTime,
 });
 
+/** Alerts still open: not back to normal and not resolved (what `state=open` lists). */
+export const OPEN_ALERT_STATES: readonly AlertState[] = ALERT_STATES.filter((s) => s !== 'normal' && s !== 'resolved');
+
 /** Alerts raised by the rules: by default those not back to normal, most serious first. */
 export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   app.get(
@@ -47,14 +50,19 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
       schema: {
         tags: ['alerts'],
         summary: 'Alerts (one per device and rule), most serious and newest first',
-        querystring: z.object({
-          state: z.enum(ALERT_STATES).optional().describe('only this state; default: every state but normal'),
-          device: z.string().optional(),
-          site: z.string().optional(),
-          grade: z.enum(GRADES).optional(),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-          offset: z.coerce.number().int().min(0).default(0),
-        }),
+        description:
+          'Filters: state (or its synonym status): comma-separated alert states, `open` (not back to normal and not resolved: pending, firing, recovering, nodata, error) or `all`; default: every state but normal. site, device: one id each; grade: one grade.',
+        querystring: z
+          .object({
+            state: stateFilter(ALERT_STATES, OPEN_ALERT_STATES, 'alert state'),
+            status: stateFilter(ALERT_STATES, OPEN_ALERT_STATES, 'alert state'),
+            device: z.string().optional(),
+            site: z.string().optional(),
+            grade: z.enum(GRADES).optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+            offset: z.coerce.number().int().min(0).default(0),
+          })
+          .superRefine(eitherStateOrStatus),
         response: { 200: list(AlertView) },
       },
     },
@@ -62,13 +70,14 @@ export const alertRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (ap
       const q = request.query;
       const sites = request.access.listScope(q.site);
       if (!sites) return { items: [], total: 0 };
+      const states = q.state ?? q.status;
       // The engine's alerts are its working state, held in memory and evaluated on every sample
       // (the SQL copy is only what a restart resumes from), so they are filtered and paged here.
       const matching = ctx.alerts
         .list()
         .map((a) => ({ alert: a, device: ctx.registry.get(a.deviceId) }))
         .filter(({ alert, device }) => {
-          if (q.state ? alert.record.state !== q.state : alert.record.state === 'normal') return false;
+          if (states ? !states.includes(alert.record.state) : alert.record.state === 'normal') return false;
           if (q.device && alert.deviceId !== q.device) return false;
           if (sites.site !== undefined && device?.site !== sites.site) return false;
           if (!request.access.canSee(device?.site)) return false;

@@ -7,12 +7,12 @@ import { isStorableText, STORABLE_TEXT_MESSAGE } from '../kernel/text.js';
 import { EVERYONE, MANAGERS, STAFF, type Role } from '../auth/roles.js';
 import { FAULT_TYPE_LABELS, FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { CLOCK_LABELS, CLOCK_NAMES, type ClockStatus } from '../workorders/clocks.js';
-import { allowedActions, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderAction } from '../workorders/state-machine.js';
+import { allowedActions, OPEN_STATES, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORDER_STATES, type WorkOrderAction } from '../workorders/state-machine.js';
 import { CHANNEL_LABELS, CHANNELS, RESPONSE_MODES, SatisfactionSchema, WORK_ORDER_KINDS, type WorkOrder, type WorkOrderEvent } from '../workorders/types.js';
 import type { ApiContext, WorkOrderDesk } from './context.js';
 import { ErrorBody } from './errors.js';
-import { IsoTime, list } from './schemas.js';
-import { iso } from './time-params.js';
+import { eitherStateOrStatus, IsoTime, list, stateFilter } from './schemas.js';
+import { iso, resolveTime, TimeParam } from './time-params.js';
 
 const Label = z.object({ zh: z.string(), en: z.string() });
 
@@ -99,7 +99,7 @@ const EventView = z.object({
 const DetailView = WorkOrderView.extend({ timeline: z.array(EventView) });
 
 /** Who may take each action (on top of seeing the work order's site). */
-const ACTION_ROLES: Readonly<Record<WorkOrderAction, readonly Role[]>> = {
+export const ACTION_ROLES: Readonly<Record<WorkOrderAction, readonly Role[]>> = {
   notify: STAFF,
   acknowledge: STAFF,
   respond: STAFF,
@@ -222,26 +222,19 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
       schema: {
         tags: ['work orders'],
         summary: 'Work orders, newest report first; hospital viewers see their own site only',
+        description:
+          'Filters: status (or its synonym state): comma-separated work-order statuses, `open` (every status before resolved) or `all`; default: all. site, device: one id each; grade, kind: one value; overdue: true or false.',
         querystring: z.object({
           site: z.string().optional(),
           device: z.string().optional(),
-          status: z
-            .string()
-            .optional()
-            .describe(`comma-separated states (${WORK_ORDER_STATES.join(', ')}), or open (every state before resolved)`)
-            .transform((s, ctx) => {
-              if (!s) return undefined;
-              const parts = s.split(',').flatMap((p) => (p.trim() === 'open' ? ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'] : [p.trim()]));
-              const bad = parts.filter((p) => !(WORK_ORDER_STATES as readonly string[]).includes(p));
-              if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `unknown status ${bad.join(', ')}; one of ${WORK_ORDER_STATES.join(', ')}, open` });
-              return parts as Array<(typeof WORK_ORDER_STATES)[number]>;
-            }),
+          status: stateFilter(WORK_ORDER_STATES, OPEN_STATES, 'work-order status'),
+          state: stateFilter(WORK_ORDER_STATES, OPEN_STATES, 'work-order status'),
           grade: z.enum(GRADES).optional(),
           kind: z.enum(WORK_ORDER_KINDS).optional(),
           overdue: z.enum(['true', 'false']).optional().describe('only those with a clock past due (true) or none (false)'),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
-        }),
+        }).superRefine(eitherStateOrStatus),
         response: { 200: list(WorkOrderView) },
       },
     },
@@ -250,7 +243,8 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
       const sites = request.access.listScope(q.site);
       if (!sites) return { items: [], total: 0 };
       const now = ctx.now();
-      const filter = { ...sites, ...(q.device && { device: q.device }), ...(q.status && { status: q.status }), ...(q.grade && { grade: q.grade }), ...(q.kind && { kind: q.kind }) };
+      const status = q.status ?? q.state;
+      const filter = { ...sites, ...(q.device && { device: q.device }), ...(status && { status }), ...(q.grade && { grade: q.grade }), ...(q.kind && { kind: q.kind }) };
       if (q.overdue === undefined) {
         const { items, total } = await ctx.workOrderQuery.page(filter, { limit: q.limit, offset: q.offset });
         return { items: items.map((w) => workOrderView(service, w, now)), total };
@@ -271,8 +265,8 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
         summary: 'Breached response-time clocks (escalations), oldest due first; recorded once each, for follow-up and reports',
         querystring: z.object({
           site: z.string().optional(),
-          from: IsoInstantSchema.optional().describe('due at or after'),
-          to: IsoInstantSchema.optional().describe('due before'),
+          from: TimeParam.optional().describe('due at or after: ISO-8601 with a zone, epoch ms, now, or relative (-7d)'),
+          to: TimeParam.optional().describe('due before; same forms as from'),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
         }),
@@ -296,7 +290,8 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
       const q = request.query;
       const sites = request.access.listScope(q.site);
       if (!sites) return { items: [], total: 0 };
-      const { items, total } = await ctx.workOrderQuery.breaches({ ...sites, ...(q.from && { from: parseIsoInstant(q.from)! }), ...(q.to && { to: parseIsoInstant(q.to)! }) }, { limit: q.limit, offset: q.offset });
+      const now = ctx.now();
+      const { items, total } = await ctx.workOrderQuery.breaches({ ...sites, ...(q.from && { from: resolveTime(q.from, now)! }), ...(q.to && { to: resolveTime(q.to, now)! }) }, { limit: q.limit, offset: q.offset });
       return {
         total,
         items: items.map((b) => {
