@@ -270,6 +270,22 @@ export class SqlWorkOrderStore implements WorkOrderStore {
     return { items: rows.map(toWorkOrder), total: Number(total?.n ?? 0) };
   }
 
+  /**
+   * The open work orders (every status before resolved) of these devices, oldest first, in one
+   * query: what a page of the device list shows beside each scanner.
+   */
+  async openOf(deviceIds: readonly string[]): Promise<Array<Pick<WorkOrder, 'id' | 'number' | 'deviceId' | 'status' | 'grade' | 'kind'>>> {
+    if (deviceIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('work_orders')
+      .select(['id', 'number', 'device_id', 'status', 'grade', 'kind'])
+      .where('device_id', 'in', [...new Set(deviceIds)])
+      .where('status', 'in', ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'])
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ id: r.id, number: r.number, deviceId: r.device_id, status: r.status as WorkOrderState, grade: r.grade as Grade, kind: r.kind as WorkOrder['kind'] }));
+  }
+
   private matching(filter: WorkOrderFilter) {
     let query = this.db.selectFrom('work_orders');
     if (filter.site) query = query.where('site_id', '=', filter.site);
