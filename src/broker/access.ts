@@ -159,6 +159,10 @@ export class BrokerAccess {
       let identity: BrokerIdentity;
       const isEngineUser = username !== undefined && timingSafeEqual(digest(username), this.engineUser);
       if (presetIdentity && username === undefined) {
+        // A certificate proves the name; a revoked credential still shuts the device out.
+        if (presetIdentity.kind === 'device' && (await this.options.checkDevice(presetIdentity.deviceId, '').catch(() => 'unknown' as const)) === 'revoked') {
+          return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a certificate of a device whose credential is revoked refused', { device: presetIdentity.deviceId });
+        }
         identity = presetIdentity;
       } else if (username === undefined || username === '') {
         return fail(AUTH_CODES.NOT_AUTHORIZED, 'anonymous', 'MQTT connection without credentials refused');
