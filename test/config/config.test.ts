@@ -16,7 +16,7 @@ const file = (name: string, text: string) => {
 describe('configuration', () => {
   it('has working defaults', () => {
     const { config } = loadConfig({ env: {}, file: file('empty.yaml', '') });
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, tokenCache: 2_000 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, tokenCache: 2_000, authFailureLimit: 10, authFailureWindow: 60_000, trustProxy: false });
     expect(config.dataDir).toBe('./data');
     expect(config.mqtt.url).toBeUndefined();
     expect(config.simulate.backfill).toBe(14 * 86_400_000);
