@@ -106,7 +106,14 @@ export const authPlugin = fp(
     const failures = counter(options.metrics, 'guardian_http_auth_failures_total', 'HTTP requests refused for want of a valid bearer token, by reason (missing, malformed, invalid)', ['reason']);
     const throttled = counter(options.metrics, 'guardian_http_auth_throttled_total', 'HTTP requests answered 429 because their address failed authentication too often', []);
 
-    app.addHook('onRoute', (route) => checkRouteAccess(route, publicPrefixes));
+    app.addHook('onRoute', (route) => {
+      checkRouteAccess(route, publicPrefixes);
+      // The OpenAPI document says who may call each route, as the route itself decides.
+      const roles = route.config?.roles;
+      if (roles !== undefined && route.schema !== undefined && !route.schema.hide) {
+        route.schema = { ...route.schema, description: [route.schema.description, `Roles: ${roles.join(', ')}.`].filter(Boolean).join('\n\n') };
+      }
+    });
     app.decorateRequest('principal', null as unknown as Principal);
     app.decorateRequest('access', null as unknown as SiteAccess);
 

@@ -119,7 +119,7 @@ describe('every route, every role, against docs/permissions.md', () => {
   });
 
   it('answers 403 exactly where the table says a role may not, and lists every route', async () => {
-    const doc = (await (await fetch(`${guardian.httpUrl}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await fetch(`${guardian.httpUrl}/docs/json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
     const table = permissionTable();
     const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
     expect(routes.length).toBeGreaterThan(30);
@@ -127,6 +127,15 @@ describe('every route, every role, against docs/permissions.md', () => {
     expect(missing, 'routes missing from docs/permissions.md').toEqual([]);
     const stale = [...table.keys()].filter((r) => !routes.includes(r));
     expect(stale, 'rows of docs/permissions.md no route has').toEqual([]);
+
+    // The document says the same as the table: "Roles: …" on every route that needs a token.
+    for (const route of routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      const allowed = ROLES.filter((r) => table.get(route)![r] === 'allowed');
+      const description = doc.paths[path]![method.toLowerCase()]!.description ?? '';
+      if (allowed.length > 0) expect(description, route).toContain(`Roles: ${allowed.join(', ')}.`);
+      else expect(description, route).not.toContain('Roles:');
+    }
 
     const mismatches: string[] = [];
     for (const route of routes) {
