@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AuditEntry, AuditFilter, StoredAuditEntry } from '../kernel/ports/audit-store.js';
+import type { AuditFilter, StoredAuditEntry } from '../kernel/ports/audit-store.js';
 import type { AuditLog } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list, ListQuery } from './schemas.js';
@@ -13,6 +13,9 @@ import { iso, resolveTime, TimeParam } from './time-params.js';
 const CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Refusals for who asked (no valid token, a role the route does not allow, too many failures): recorded for every method. */
 const REFUSED = new Set([401, 403, 429]);
+
+/** The status recorded for a change whose caller closed the connection before the answer (as nginx logs it). */
+const CLIENT_CLOSED = 499;
 
 /** Query parameters whose values are never kept: anything that may carry a credential. */
 const SECRET_PARAM = /token|secret|passw|pwd|key|auth|credential|signature|session|cookie/i;
@@ -118,8 +121,9 @@ const csvLine = (e: StoredAuditEntry) => `${CSV_COLUMNS.map((c) => csvField(c ==
  * The audit trail: every request that asks for a change (POST, PUT, PATCH, DELETE), whatever its
  * outcome, and every request refused for who made it (401, 403, 429), recorded when its answer has
  * gone — who (principal or `anonymous`), role, address, method, route and URL, target, status and
- * request id; never a body or a token. Recording only queues the entry, so it neither slows nor
- * fails the request. Every answer carries its request id in `X-Request-Id`.
+ * request id; never a body or a token. A change whose caller left before the answer is recorded
+ * with status 499. Recording only queues the entry, so it neither slows nor fails the request.
+ * Every answer carries its request id in `X-Request-Id`.
  *
  * Registered after the auth plugin (its onRoute check covers `/api/audit`) and before the routes
  * (its hooks apply to them).
@@ -139,13 +143,15 @@ export const auditPlugin = fp(
       return payload;
     });
 
-    app.addHook('onResponse', async (request, reply) => {
-      const status = reply.statusCode;
-      if (!CHANGING.has(request.method) && !REFUSED.has(status)) return;
+    /** Requests recorded already: each once, by its answer or by its caller leaving. */
+    const recorded = new WeakSet<FastifyRequest>();
+    const record = (request: FastifyRequest, status: number) => {
+      if (recorded.has(request)) return;
+      recorded.add(request);
       try {
         const principal = request.principal ?? undefined;
         const target = targetOfParams(request.params) ?? created.get(request);
-        const entry: AuditEntry = {
+        audit.record({
           at: options.now(),
           actor: principal?.name ?? 'anonymous',
           ...(principal && { role: principal.role }),
@@ -156,12 +162,26 @@ export const auditPlugin = fp(
           ...(target !== undefined && { targetId: target }),
           status,
           requestId: String(request.id),
-        };
-        audit.record(entry);
+        });
       } catch (err) {
-        // Never the request's problem; the trail counts what it did not get.
+        // Never the request's problem.
         request.log.error({ err }, 'could not record an audit entry');
       }
+    };
+
+    // A change whose caller went away before the answer was sent has no response to hook: it is
+    // recorded when the connection closes, as 499 (client closed request) — it may have been made.
+    app.addHook('onRequest', async (request, reply) => {
+      if (!CHANGING.has(request.method)) return;
+      reply.raw.once('close', () => {
+        // After a sent answer the response hook records it (it may run after this, behind slower hooks).
+        if (!reply.raw.writableFinished) setImmediate(() => record(request, CLIENT_CLOSED));
+      });
+    });
+
+    app.addHook('onResponse', async (request, reply) => {
+      const status = reply.statusCode;
+      if (CHANGING.has(request.method) || REFUSED.has(status)) record(request, status);
     });
 
     app.get(

@@ -3,6 +3,8 @@
  * request is recorded with who, role, address, method, route and URL, target, status and request
  * id — never a token or a body — and admins read it at /api/audit, filtered, paged and as CSV.
  */
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,7 +49,11 @@ describe('the audit plugin on its own', () => {
     app.patch('/things/:id', { config: { roles: ['engineer'] } }, async () => {
       throw new Error('boom');
     });
-    await app.ready();
+    app.put('/slow/:id', { config: { roles: ['engineer'] } }, async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return { done: true };
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(() => app.close());
 
@@ -93,6 +99,20 @@ describe('the audit plugin on its own', () => {
     const all = JSON.stringify(recorded);
     for (const secret of ['hunter2', 'never-kept', 'rg_supersecret', 'abc123', 'k9']) expect(all).not.toContain(secret);
     expect(recorded[recorded.length - 1]!.url).toBe('/things?access_token=[redacted]&site=h1&api%5Fkey=[redacted]');
+  });
+
+  it('records a change whose caller left before the answer as 499', async () => {
+    const before = recorded.length;
+    const address = app.server.address() as AddressInfo;
+    const request = httpRequest({ host: '127.0.0.1', port: address.port, method: 'PUT', path: '/slow/MR-3', headers: { 'x-who': 'wang' } });
+    request.on('error', () => undefined);
+    request.end();
+    await new Promise((r) => setTimeout(r, 100));
+    request.destroy();
+    await waitFor(() => recorded.length > before, { timeoutMs: 2_000 });
+    // Recorded once, when the connection closed; the handler's late answer adds nothing.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(recorded.slice(before)).toEqual([expect.objectContaining({ actor: 'wang', method: 'PUT', route: '/slow/:id', targetId: 'MR-3', status: 499 })]);
   });
 
   it('answers every request with its id', async () => {
