@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditFilter, AuditStore, StoredAuditEntry } from '../kernel/ports/audit-store.js';
 
+/** Lost entries logged one by one per minute; the rest are counted in one line. */
+const LOST_LOGGED_PER_MINUTE = 100;
+
 /** The default of `audit.retention`: a little over a year, so a yearly review finds last year whole. */
 export const DEFAULT_AUDIT_RETENTION_MS = 400 * 86_400_000;
 
@@ -49,6 +52,9 @@ export class AuditTrail {
   private written = 0;
   private lost = 0;
   private writeErrors = 0;
+  private lostMinute = -1;
+  private lostLogged = 0;
+  private lostUnlogged = 0;
   private readonly now: () => number;
   private readonly retentionMs: number;
   private readonly flushEveryMs: number;
@@ -132,6 +138,8 @@ export class AuditTrail {
     await this.flush();
     this.stopped = true;
     if (this.pending.length) this.drop(this.pending.splice(0), 'the audit store could not be written before shutdown');
+    if (this.lostUnlogged > 0) this.options.logger.error({ lost: this.lostUnlogged }, 'audit entries lost without a log line each (too many in a minute)');
+    this.lostUnlogged = 0;
   }
 
   private kick(): void {
@@ -179,7 +187,20 @@ export class AuditTrail {
   private drop(entries: readonly AuditEntry[], reason: string): void {
     if (entries.length === 0) return;
     this.lost += entries.length;
-    // Each lost entry is logged (who, what, outcome), so the log keeps what the database did not.
-    for (const entry of entries) this.options.logger.error({ audit: entry, reason }, 'audit entry lost');
+    // Each lost entry is logged (who, what, outcome), so the log keeps what the database did not;
+    // beyond LOST_LOGGED_PER_MINUTE in a minute (a flood while the store is down) one line a minute counts the rest.
+    const minute = Math.floor(this.now() / 60_000);
+    if (minute !== this.lostMinute) {
+      if (this.lostUnlogged > 0) this.options.logger.error({ lost: this.lostUnlogged, reason }, 'audit entries lost without a log line each (too many in a minute)');
+      this.lostMinute = minute;
+      this.lostLogged = 0;
+      this.lostUnlogged = 0;
+    }
+    for (const entry of entries) {
+      if (this.lostLogged < LOST_LOGGED_PER_MINUTE) {
+        this.lostLogged++;
+        this.options.logger.error({ audit: entry, reason }, 'audit entry lost');
+      } else this.lostUnlogged++;
+    }
   }
 }

@@ -118,6 +118,23 @@ describe('AuditTrail', () => {
     expect(lines.filter((l) => l.msg === 'audit entry lost')).toHaveLength(5);
   });
 
+  it('logs lost entries one by one up to a hundred a minute, then counts the rest in one line', async () => {
+    const store = new MemoryAuditStore();
+    const { logger, lines } = capture();
+    let clock = 0;
+    const trail = new AuditTrail(store, { logger, now: () => clock, flushEveryMs: 60_000, batchSize: 10_000, maxPending: 10 });
+    store.failing = true;
+    for (let i = 0; i < 260; i++) trail.record(entry(i));
+    expect(trail.counters().lost).toBe(250);
+    expect(lines.filter((l) => l.msg === 'audit entry lost')).toHaveLength(100);
+    clock += 60_000;
+    trail.record(entry(999));
+    expect(lines.find((l) => l.msg === 'audit entries lost without a log line each (too many in a minute)')).toMatchObject({ lost: 150 });
+    expect(lines.filter((l) => l.msg === 'audit entry lost')).toHaveLength(101);
+    await trail.stop();
+    expect(trail.counters().lost).toBe(261);
+  });
+
   it('writes what is queued when stopped, and counts what comes after as lost', async () => {
     const store = new MemoryAuditStore();
     const { logger } = capture();
