@@ -164,6 +164,8 @@ export const authPlugin = fp(
       if (!principal) return refuse(request, reply, 'invalid');
       request.principal = principal;
       request.access = new SiteAccess(principal);
+      // No such route: an authenticated caller is told so (404) by the not-found handler.
+      if (request.is404) return;
       // Deny by default: a route without roles (which registration refuses) lets nobody in.
       const allowed = request.routeOptions.config?.roles ?? [];
       if (!allowed.includes(principal.role)) {

@@ -68,6 +68,10 @@ describe('deny by default: a route must declare its roles', () => {
     // The automatic HEAD route carries the same declaration.
     expect((await app.inject({ method: 'HEAD', url: '/api/new-thing', headers: { authorization: `Bearer ${ADMIN}` } })).statusCode).toBe(200);
     expect((await app.inject({ url: '/api/new-thing' })).statusCode).toBe(401);
+    // No such route: 404 to a caller with a token (not a 403 "nobody may"), 401 to one without.
+    expect((await app.inject({ url: '/api/no-such-thing', headers: { authorization: `Bearer ${ADMIN}` } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: '/api/new-thing', headers: { authorization: `Bearer ${ADMIN}` } })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/no-such-thing' })).statusCode).toBe(401);
     await app.close();
     const open = await build({ public: true });
     expect((await open.inject({ url: '/api/new-thing' })).statusCode).toBe(200);
