@@ -84,16 +84,18 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
 export class DeviceCredentialService {
   private readonly now: () => number;
   private readonly iterations: number;
+  private readonly verify: (secret: string, encoded: string) => Promise<boolean>;
   /** username → the stored hash and the digest of the secret last found to match it. */
   private readonly verified = new Map<string, { readonly hash: string; readonly digest: Buffer }>();
   private readonly listeners: Array<(deviceId: string, change: 'issued' | 'revoked') => void> = [];
 
   constructor(
     private readonly store: DeviceCredentialStore,
-    options: { now?: () => number; iterations?: number } = {},
+    options: { now?: () => number; iterations?: number; verify?: (secret: string, encoded: string) => Promise<boolean> } = {},
   ) {
     this.now = options.now ?? Date.now;
     this.iterations = options.iterations ?? PBKDF2_ITERATIONS;
+    this.verify = options.verify ?? verifySecret;
   }
 
   /** Called after a credential is issued (or rotated) or revoked here: the broker drops the device's connections. */
@@ -139,7 +141,7 @@ export class DeviceCredentialService {
     const given = digest(password);
     const cached = this.verified.get(username);
     if (cached && cached.hash === stored.secretHash && timingSafeEqual(cached.digest, given)) return 'ok';
-    if (!(await verifySecret(password, stored.secretHash))) return 'wrong';
+    if (!(await this.verify(password, stored.secretHash))) return 'wrong';
     // Bounded: one entry per device that connected.
     if (this.verified.size >= 100_000) this.verified.clear();
     this.verified.set(username, { hash: stored.secretHash, digest: given });
