@@ -73,7 +73,8 @@ export function keepSqliteFilesPrivate(file: string, logger?: Logger): void {
 }
 
 function openSqlite(file: string, logger?: Logger): SqlDatabase {
-  keepSqliteFilesPrivate(file, logger);
+  // An in-memory database (tests) has no files.
+  if (file !== ':memory:' && file !== '') keepSqliteFilesPrivate(file, logger);
   const sqlite = new BetterSqlite3(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
