@@ -169,6 +169,16 @@ export class TokenService implements ApiTokens {
     return this.store.list(page);
   }
 
+  /** Live tokens issued under a reserved name before names were checked: their holders should get new ones. */
+  async liveWithReservedNames(): Promise<string[]> {
+    const names: string[] = [];
+    for (let offset = 0; ; offset += 1_000) {
+      const { items } = await this.store.list({ limit: 1_000, offset });
+      for (const t of items) if (t.revokedAt === undefined && reservedTokenName(t.name) !== undefined) names.push(t.name);
+      if (items.length < 1_000) return names;
+    }
+  }
+
   async revoke(name: string, now: number): Promise<boolean> {
     const revoked = await this.store.revoke(name, now);
     // Refused here at once; other engines refuse it when their cached answer runs out.

@@ -78,6 +78,16 @@ function describeRepository(title: string, makeTarget: () => Target, skip?: stri
       const names = (await service.list({ limit: 100, offset: 0 })).items.map((t) => t.name);
       expect(names.filter((n) => reservedTokenName(n) !== undefined)).toEqual([]);
     });
+
+    it('finds live tokens issued under a reserved name before names were checked', async () => {
+      const store = new ApiTokenRepository(database.db);
+      const service = new TokenService(store);
+      // As an older release stored them.
+      await store.insert({ name: 'System', role: 'admin', digest: tokenDigest('old-1'), createdAt: 1_000, createdBy: 'admin' });
+      await store.insert({ name: 'engine', role: 'engineer', digest: tokenDigest('old-2'), createdAt: 1_000, createdBy: 'admin' });
+      await service.revoke('engine', 2_000);
+      expect(await service.liveWithReservedNames()).toEqual(['System']);
+    });
   });
 }
 
