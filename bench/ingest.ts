@@ -26,10 +26,14 @@
  *          --influx-url URL  (influx target) default: an InfluxDB 1.x the benchmark starts (influxd)
  *          --node-red-out-messages 20000   the workload of the `influxdb out` flow (one write per message)
  *          --rounds 3        ours and the peers run this many times, interleaved; rates and ratios are medians
+ *          --identities engine   (sqlite target) who publishes to the embedded broker, which authenticates
+ *                            every connection: `engine` (default) the engine's own identity on the usual
+ *                            --connections, the shape of earlier runs; `device` each scanner with its own
+ *                            credential on a connection of its own, each publish checked against its topics
  * The publisher is a separate process, so publishing does not share the collector's event loop.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,10 +74,13 @@ const { values } = parseArgs({
     concurrency: { type: 'string' },
     /** The fleet's modality (its telemetry and rule pack). */
     modality: { type: 'string', default: 'CT' },
+    /** Who publishes to the embedded broker: the engine's identity, or each scanner as itself. */
+    identities: { type: 'string', default: 'engine' },
     /** Messages for Node-RED's `influxdb out` flow (one write per message; slow). */
     'node-red-out-messages': { type: 'string', default: '20000' },
   },
 });
+if (values.identities !== 'engine' && values.identities !== 'device') throw new Error('--identities is engine or device');
 const DEVICES = Number(values.devices);
 const MESSAGES = Number(values.messages);
 const MODALITY: BenchModality = values.modality === 'MR' ? 'MR' : 'CT';
@@ -95,11 +102,12 @@ interface PublisherResult {
 const serverPids: { broker?: number; influx?: number } = {};
 
 /** Runs the load generator in its own process; resolves when every message was acknowledged. */
-async function publish(url: string, prefix: string, protocol: 4 | 5, messages = MESSAGES, credentialsFile?: string): Promise<PublisherResult> {
+async function publish(url: string, prefix: string, protocol: 4 | 5, messages = MESSAGES, login?: { credentialsFile?: string; username?: string; password?: string }): Promise<PublisherResult> {
   const script = join(fileURLToPath(new URL('.', import.meta.url)), 'publisher.js');
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(messages), values.connections!, values.inflight!, prefix, String(protocol), MODALITY, ...(credentialsFile ? [credentialsFile] : [])], {
+  const child = spawn(process.execPath, [script, url, SITE, String(DEVICES), String(messages), values.connections!, values.inflight!, prefix, String(protocol), MODALITY, ...(login?.credentialsFile ? [login.credentialsFile] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...(login?.username && { BENCH_MQTT_USERNAME: login.username, BENCH_MQTT_PASSWORD: login.password ?? '' }) },
   });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -191,13 +199,16 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     },
   });
   const guardian = await startGuardian({ config, explicit: new Set(['mqtt.port']), logger: silentLogger(), http: false });
-  // The embedded broker takes each scanner's messages only with its own credential.
-  let credentialsFile: string | undefined;
-  if (!mqttUrl) {
+  // The embedded broker authenticates every connection: the engine's own identity may publish
+  // anywhere; a scanner only under its own topics, with its own credential.
+  let login: { credentialsFile?: string; username?: string; password?: string } | undefined;
+  if (!mqttUrl && values.identities === 'engine') {
+    login = { username: 'guardian-engine', password: readFileSync(join(dataDir, 'mqtt-engine-secret'), 'utf8').trim() };
+  } else if (!mqttUrl) {
     const passwords: Record<string, string> = {};
     for (let i = 0; i < DEVICES; i++) passwords[benchDeviceId(MODALITY, i)] = (await guardian.deviceCredentials.issue(benchDeviceId(MODALITY, i), 'bench')).password;
-    credentialsFile = join(dataDir, 'credentials.json');
-    writeFileSync(credentialsFile, JSON.stringify(passwords), { mode: 0o600 });
+    login = { credentialsFile: join(dataDir, 'credentials.json') };
+    writeFileSync(login.credentialsFile!, JSON.stringify(passwords), { mode: 0o600 });
   }
   const latencies = new Float64Array(MESSAGES);
   let stored = 0;
@@ -212,7 +223,7 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
   let cpu: CpuSplit = {};
   const run = await measured(async () => {
     const window = cpuWindow(serverPids);
-    const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4, MESSAGES, credentialsFile);
+    const published = await publish(guardian.mqttUrl, 'guardian', mqttUrl ? 5 : 4, MESSAGES, login);
     await settle(() => stored);
     cpu = window.end(published.sent, published.cpuSeconds);
     return published;

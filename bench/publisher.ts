@@ -30,7 +30,15 @@ async function run(): Promise<void> {
   const cpuAtStart = process.cpuUsage();
   if (credentials) return runPerDevice(cpuAtStart, credentials);
   const clients = await Promise.all(
-    Array.from({ length: connections }, (_, i) => mqtt.connectAsync(url!, { clientId: `bench-pub-${process.pid}-${i}`, protocolVersion, reconnectPeriod: 1000 })),
+    Array.from({ length: connections }, (_, i) =>
+      mqtt.connectAsync(url!, {
+        clientId: `bench-pub-${process.pid}-${i}`,
+        protocolVersion,
+        reconnectPeriod: 1000,
+        // The engine's embedded broker authenticates every connection (the engine's own identity here).
+        ...(process.env.BENCH_MQTT_USERNAME && { username: process.env.BENCH_MQTT_USERNAME, password: process.env.BENCH_MQTT_PASSWORD ?? '' }),
+      }),
+    ),
   );
   const perConnection = Math.ceil(messages / connections);
   // Two messages of one device in the same millisecond would be one (device, metric, ts) and be
