@@ -28,6 +28,7 @@ export type RefusalReason =
   | 'client_id_in_use'
   | 'certificate'
   | 'unavailable'
+  | 'throttled'
   | 'foreign_topic'
   | 'subscription';
 
@@ -50,7 +51,16 @@ export interface BrokerAccessOptions {
   enrolmentSecret(): string | undefined;
   readonly logger: Logger;
   readonly metrics?: Registry;
+  /**
+   * The brake on guessing: an address that failed this many logins (wrong password, unknown
+   * device, a user name that is no device id) within `windowMs` is refused at once, without a
+   * password check, until the window ends. Default 20 a minute.
+   */
+  readonly failureLimit?: { readonly count: number; readonly windowMs: number };
 }
+
+/** Refusals that say the client guessed: they count against its address. */
+const GUESSES: ReadonlySet<RefusalReason> = new Set(['bad_username', 'unknown_device', 'bad_password', 'engine_password']);
 
 const AUTH_CODES = { BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5, IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3 } as const;
 
@@ -105,8 +115,12 @@ export class BrokerAccess {
   private readonly refused: Counter<'action' | 'reason'> | undefined;
   private readonly log: RefusalLog;
   private readonly prefix: string;
+  /** Failed logins per client address in the current window. */
+  private readonly failures = new Map<string, { count: number; since: number }>();
+  private readonly failureLimit: { readonly count: number; readonly windowMs: number };
 
   constructor(private readonly options: BrokerAccessOptions) {
+    this.failureLimit = options.failureLimit ?? { count: 20, windowMs: 60_000 };
     this.engineUser = digest(options.engine.username);
     this.enginePassword = digest(options.engine.password);
     this.prefix = `${options.topicPrefix}/`;
@@ -151,11 +165,15 @@ export class BrokerAccess {
   ): Promise<BrokerIdentity> {
     const address = remoteAddress(client);
     const fail = (code: 2 | 3 | 4 | 5, reason: RefusalReason, message: string, extra: Record<string, unknown> = {}): never => {
+      if (GUESSES.has(reason)) this.noteFailure(address);
       this.refuse('connect', reason, { clientId: client.id, username, address, ...extra }, message);
       throw new AuthError(code, message);
     };
     const run = async (): Promise<BrokerIdentity> => {
       const { engine } = this.options;
+      if (this.throttled(address)) {
+        return fail(AUTH_CODES.NOT_AUTHORIZED, 'throttled', `MQTT connection refused: more than ${this.failureLimit.count} failed logins from this address within ${this.failureLimit.windowMs / 1000} s`);
+      }
       let identity: BrokerIdentity;
       const isEngineUser = username !== undefined && timingSafeEqual(digest(username), this.engineUser);
       if (presetIdentity && username === undefined) {
@@ -204,6 +222,29 @@ export class BrokerAccess {
       return identity;
     };
     return run();
+  }
+
+  private throttled(address: string | undefined): boolean {
+    const entry = address === undefined ? undefined : this.failures.get(address);
+    if (!entry) return false;
+    if (Date.now() - entry.since >= this.failureLimit.windowMs) {
+      this.failures.delete(address!);
+      return false;
+    }
+    return entry.count >= this.failureLimit.count;
+  }
+
+  private noteFailure(address: string | undefined): void {
+    if (address === undefined) return;
+    const now = Date.now();
+    const entry = this.failures.get(address);
+    if (entry && now - entry.since < this.failureLimit.windowMs) {
+      entry.count++;
+      return;
+    }
+    // Bounded: one entry per address that failed within a window.
+    if (this.failures.size >= 10_000) this.failures.clear();
+    this.failures.set(address, { count: 1, since: now });
   }
 
   private isEnrolmentSecret(password: Buffer | undefined): boolean {

@@ -61,3 +61,33 @@ describe('which topics a device may publish and subscribe to', () => {
     expect(access.maySubscribe(enrolled, 'guardian/new-site/CT-NEW/command')).toBe(false);
   });
 });
+
+describe('the brake on guessing device passwords', () => {
+  let checks = 0;
+  const guarded = new BrokerAccess({
+    topicPrefix: 'guardian',
+    engine: { username: 'guardian-engine', password: 'engine-secret-0123456789', clientId: 'guardian-collector' },
+    checkDevice: (_username, password) => {
+      checks++;
+      return Promise.resolve(password === 'right-password-123' ? 'ok' : 'wrong');
+    },
+    siteOf: () => 'h1',
+    enrolmentSecret: () => undefined,
+    logger: silentLogger(),
+    failureLimit: { count: 3, windowMs: 60_000 },
+  });
+  const from = (address: string, id: string) => ({ id, conn: { remoteAddress: address } }) as unknown as Client;
+  const login = (address: string, password: string) =>
+    guarded.authenticate(from(address, `c-${Math.random()}`), 'MR-1', Buffer.from(password), () => ({})).then(
+      () => 'ok',
+      (error: Error & { returnCode?: number }) => `${error.returnCode}: ${error.message}`,
+    );
+
+  it('refuses an address at once, without checking the password, after too many failed logins; other addresses go on', async () => {
+    for (let i = 0; i < 3; i++) expect(await login('10.0.0.9', `guess-${i}`)).toMatch(/^4: /);
+    const before = checks;
+    expect(await login('10.0.0.9', 'right-password-123')).toMatch(/^5: .*failed logins/);
+    expect(checks).toBe(before);
+    expect(await login('10.0.0.10', 'right-password-123')).toBe('ok');
+  });
+});
