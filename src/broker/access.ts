@@ -14,6 +14,8 @@ export type BrokerIdentity =
       readonly via: 'credential' | 'enrolment' | 'certificate';
       /** Topics this connection was already allowed to publish on (a device uses three or so). */
       readonly allowed: Set<string>;
+      /** When it proved it (epoch ms): a credential issued later replaced the one it used. */
+      readonly since: number;
     };
 
 /** Why a connection, publish or subscription was refused; the `reason` label of the counter. */
@@ -57,6 +59,8 @@ export interface BrokerAccessOptions {
    * password check, until the window ends. Default 20 a minute.
    */
   readonly failureLimit?: { readonly count: number; readonly windowMs: number };
+  /** The clock credentials are dated by (when a connection proved itself is compared with it). */
+  readonly now?: () => number;
 }
 
 /** Refusals that say the client guessed: they count against its address. */
@@ -119,7 +123,10 @@ export class BrokerAccess {
   private readonly failures = new Map<string, { count: number; since: number }>();
   private readonly failureLimit: { readonly count: number; readonly windowMs: number };
 
+  private readonly now: () => number;
+
   constructor(private readonly options: BrokerAccessOptions) {
+    this.now = options.now ?? Date.now;
     this.failureLimit = options.failureLimit ?? { count: 20, windowMs: 60_000 };
     this.engineUser = digest(options.engine.username);
     this.enginePassword = digest(options.engine.password);
@@ -146,8 +153,8 @@ export class BrokerAccess {
   }
 
   /** A device identity for a client that proved it is `deviceId`. */
-  static device(deviceId: string, via: 'credential' | 'enrolment' | 'certificate'): BrokerIdentity {
-    return { kind: 'device', deviceId, via, allowed: new Set() };
+  static device(deviceId: string, via: 'credential' | 'enrolment' | 'certificate', since = Date.now()): BrokerIdentity {
+    return { kind: 'device', deviceId, via, allowed: new Set(), since };
   }
 
   private refuse(action: 'connect' | 'publish' | 'subscribe', reason: RefusalReason, fields: Record<string, unknown>, message: string): void {
@@ -200,8 +207,8 @@ export class BrokerAccess {
           this.options.logger.error({ err: error, username }, 'could not check a device credential');
           return fail(AUTH_CODES.SERVER_UNAVAILABLE, 'unavailable', 'MQTT connection refused: device credentials cannot be checked now');
         }
-        if (check === 'ok') identity = BrokerAccess.device(username, 'credential');
-        else if (check === 'unknown' && this.isEnrolmentSecret(password)) identity = BrokerAccess.device(username, 'enrolment');
+        if (check === 'ok') identity = BrokerAccess.device(username, 'credential', this.now());
+        else if (check === 'unknown' && this.isEnrolmentSecret(password)) identity = BrokerAccess.device(username, 'enrolment', this.now());
         else if (check === 'revoked') return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a revoked device credential refused');
         else if (check === 'wrong') return fail(AUTH_CODES.BAD_USERNAME_OR_PASSWORD, 'bad_password', 'MQTT connection with a wrong device password refused');
         else return fail(AUTH_CODES.NOT_AUTHORIZED, 'unknown_device', 'MQTT connection of a device without a credential refused');
@@ -301,6 +308,29 @@ export class BrokerAccess {
       'MQTT subscription outside the device’s own topics refused',
     );
     return false;
+  }
+
+  /**
+   * Connected scanners whose proof no longer holds by the credentials as they are now in the
+   * database (changed by another engine, say): a credential revoked, or issued after the
+   * connection proved itself (rotated, or given to a scanner that had enrolled).
+   */
+  outdated(clients: Iterable<Client>, credentials: ReadonlyMap<string, { readonly createdAt: number; readonly revokedAt?: number }>): Client[] {
+    const out: Client[] = [];
+    for (const client of clients) {
+      const identity = this.identities.get(client);
+      if (identity?.kind !== 'device') continue;
+      const held = credentials.get(identity.deviceId);
+      const live = held !== undefined && held.revokedAt === undefined;
+      const stale =
+        identity.via === 'credential'
+          ? !live || held.createdAt > identity.since
+          : identity.via === 'enrolment'
+            ? held !== undefined
+            : held?.revokedAt !== undefined;
+      if (stale) out.push(client);
+    }
+    return out;
   }
 
   /** Connected clients that are `deviceId` (to drop them when its credential changes). */

@@ -47,6 +47,12 @@ export interface EmbeddedBrokerOptions {
   /** Who may connect, publish and subscribe: every connection is authenticated. */
   readonly access: BrokerAccess;
   /**
+   * Every device credential as the database holds it now, read every `everyMs`: a scanner whose
+   * credential another engine rotated or revoked is disconnected then (this engine's own changes
+   * disconnect at once, through `disconnectDevice`).
+   */
+  readonly credentialSweep?: { readonly everyMs: number; read(): Promise<ReadonlyMap<string, { readonly createdAt: number; readonly revokedAt?: number }>> };
+  /**
    * A TLS listener (mqtts) beside the plain one. With `clientCertificates`, a client may present a
    * certificate signed by `ca` whose common name is a device id, and connects as that device
    * without a password.
@@ -164,6 +170,24 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       throw error;
     }
   }
+  let sweep: NodeJS.Timeout | undefined;
+  if (options.credentialSweep) {
+    const { everyMs, read } = options.credentialSweep;
+    let running = false;
+    sweep = setInterval(() => {
+      if (running) return;
+      running = true;
+      read()
+        .then((credentials) => {
+          const stale = access.outdated(Object.values(clientsById()).filter((c): c is Client => c !== undefined), credentials);
+          for (const client of stale) client.close();
+          if (stale.length > 0) options.logger.info({ clients: stale.map((c) => c.id) }, 'disconnected scanners whose credential was rotated or revoked elsewhere');
+        })
+        .catch((err: unknown) => options.logger.warn({ err }, 'could not read device credentials to check connected scanners'))
+        .finally(() => (running = false));
+    }, everyMs);
+    sweep.unref();
+  }
   let listening = true;
   return {
     url,
@@ -188,6 +212,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       void closed;
     },
     close: async () => {
+      clearInterval(sweep);
       const serverClosed = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
       if (listening) tlsServer?.close();
       listening = false;
