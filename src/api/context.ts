@@ -5,6 +5,7 @@ import type { EngineAlert } from '../../rules/engine.js';
 import type { PackError } from '../../rules/pack-loader.js';
 import type { Rule, RulePack } from '../../rules/pack-schema.js';
 import type { ApiTokens } from '../auth/tokens.js';
+import type { AuditEntry, AuditFilter, StoredAuditEntry } from '../kernel/ports/audit-store.js';
 import type { DeviceInput, RegisteredDevice, RegistrationSource, Site, SiteSchema } from '../kernel/device.js';
 import type { DeadLetterStore } from '../kernel/ports/dead-letter-store.js';
 import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
@@ -68,6 +69,8 @@ export interface AlertQuery {
 
 /** Changing silences (maintenance windows); the silences feature keeps the engine's index in step. */
 export interface SilenceDesk {
+  /** The longest silence people may set (`silences.maxDuration`): longer ones are refused with a 400. */
+  readonly maxDurationMs: number;
   /** The silence as this engine holds it (what a change starts from). */
   get(id: string): Silence | undefined;
   /** Refused with SilenceConflictError when the id is taken. */
@@ -120,10 +123,37 @@ export interface WorkOrderQuery {
   page(filter: WorkOrderFilter, page: Page): Promise<Paged<WorkOrder>>;
   /** Breached clocks (escalations), oldest due first, with the work order's number. */
   breaches(filter: { site?: string; from?: number; to?: number }, page: Page): Promise<Paged<Breach & { number?: string }>>;
+  /** The open work orders (every status before resolved) of these devices, in one query (a page of the device list). */
+  openOf(deviceIds: readonly string[]): Promise<Array<Pick<WorkOrder, 'id' | 'number' | 'deviceId' | 'status' | 'grade' | 'kind'>>>;
+}
+
+/** The HTTP server's own settings (`http.*`); defaults when absent. */
+export interface ApiHttpSettings {
+  /** Which proxies' X-Forwarded-For gives the client's address (Fastify's `trustProxy`). */
+  readonly trustProxy?: boolean | readonly string[];
+  /** The brake on guessing tokens: failures per address and window before 429. */
+  readonly authFailureLimit?: number;
+  readonly authFailureWindowMs?: number;
+}
+
+/** The audit trail (`src/audit/trail.ts`): the audit plugin records every change and refusal, admins read it. */
+export interface AuditLog {
+  /** Queues an entry; never throws or waits. */
+  record(entry: AuditEntry): void;
+  /** Newest first, with what this engine has queued. */
+  list(filter: AuditFilter): Promise<Paged<StoredAuditEntry>>;
+}
+
+/** Devices' MQTT credentials (the devices feature's credential service). */
+export interface DeviceCredentialDesk {
+  issue(deviceId: string, by: string): Promise<{ deviceId: string; username: string; password: string; secretHash: string; createdAt: number; rotated: boolean }>;
+  revoke(deviceId: string): Promise<boolean>;
+  get(deviceId: string): Promise<{ deviceId: string; username: string; createdAt: number; createdBy: string; revokedAt?: number } | undefined>;
 }
 
 /** What the API plugins need; the server composes them with it. */
 export interface ApiContext {
+  readonly http?: ApiHttpSettings;
   readonly registry: DeviceAdmin;
   readonly rules: RuleCatalogue;
   readonly alerts: AlertQuery;
@@ -137,6 +167,10 @@ export interface ApiContext {
   readonly workOrderQuery: WorkOrderQuery;
   /** API tokens with roles, beside the admin token. */
   readonly tokens: ApiTokens;
+  /** Devices' MQTT credentials; the engine always gives them (absent in tests of other areas). */
+  readonly deviceCredentials?: DeviceCredentialDesk;
+  /** Where requests are recorded; the engine always gives one (absent in tests of other areas). */
+  readonly audit?: AuditLog;
   readonly metrics: Registry;
   readonly readiness: readonly ReadinessCheck[];
   /** Bearer tokens accepted with full rights. */

@@ -6,7 +6,15 @@ import { formatDuration, parseDuration } from '../kernel/time/duration.js';
 import type { RegisteredDevice } from '../kernel/device.js';
 import { DeviceSchema, LocationSchema } from '../kernel/device.js';
 import { isTimeZone, utcOffsetMs } from '../kernel/time/zone.js';
+import type { EngineAlert } from '../../rules/engine.js';
+import { EVERYONE, MANAGERS } from '../auth/roles.js';
+import { ALERT_STATES } from '../kernel/alerts.js';
+import { compareGrades, GRADES, type Grade } from '../kernel/grades.js';
+import { WORK_ORDER_STATES } from '../workorders/state-machine.js';
+import { WORK_ORDER_KINDS } from '../workorders/types.js';
+import { OPEN_ALERT_STATES } from './alerts.js';
 import type { ApiContext } from './context.js';
+import { IssuedCredential, issuedView } from './device-credentials.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime, list } from './schemas.js';
 import { iso, resolveTime, TimeParam } from './time-params.js';
@@ -36,7 +44,24 @@ const DeviceView = z.object({
   lastSeen: IsoTime.optional(),
   unknownMetrics: z.array(z.string()),
   latest: z.record(z.string(), LatestView),
+  worstGrade: z.enum(GRADES).optional().describe('the most serious grade of its open alerts and open work orders; absent when it has none'),
+  openAlerts: z
+    .array(z.object({ ruleId: z.string(), state: z.enum(ALERT_STATES), grade: z.enum(GRADES).optional() }))
+    .describe('its open alerts (not back to normal and not resolved), most serious first; GET /api/alerts?device=… has the details'),
+  openWorkOrders: z
+    .array(z.object({ id: z.number().int(), number: z.string(), status: z.enum(WORK_ORDER_STATES), grade: z.enum(GRADES), kind: z.enum(WORK_ORDER_KINDS) }))
+    .describe('its open work orders (every status before resolved), oldest first'),
+  nextCrossing: z
+    .object({ ruleId: z.string(), metric: z.string(), level: z.number(), direction: z.enum(['above', 'below']), crossingAt: IsoTime, grade: z.enum(GRADES).optional() })
+    .optional()
+    .describe('the nearest forecast threshold crossing among its open trend alerts: which metric reaches which level, and when'),
 });
+
+type DeviceViewT = z.infer<typeof DeviceView>;
+type Risk = Pick<DeviceViewT, 'worstGrade' | 'openAlerts' | 'openWorkOrders' | 'nextCrossing'>;
+
+/** Grades in order, with no grade lowest. */
+const gradeRank = (grade: Grade | undefined) => (grade === undefined ? -1 : GRADES.indexOf(grade));
 
 /** Most points a telemetry query returns per metric; a smaller step over a long range is refused. */
 const MAX_POINTS = 20_000;
@@ -48,7 +73,46 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   /** The device, if it exists and the caller may see its site; 404 otherwise. */
   const visibleDevice = (request: FastifyRequest, id: string): RegisteredDevice => request.access.visible(ctx.registry.get(id), (d) => d.site, `no device ${id}`);
 
-  const view = async (device: RegisteredDevice): Promise<z.infer<typeof DeviceView>> => {
+  /**
+   * What puts each scanner at risk now, for a page of devices at once: the engine's alerts are in
+   * memory (one pass over them), the open work orders one query for the whole page.
+   */
+  const risks = async (devices: readonly RegisteredDevice[]): Promise<Map<string, Risk>> => {
+    const wanted = new Set(devices.map((d) => d.id));
+    const open = new Map<string, EngineAlert[]>();
+    for (const alert of ctx.alerts.list()) {
+      if (!wanted.has(alert.deviceId) || !OPEN_ALERT_STATES.includes(alert.record.state)) continue;
+      const list = open.get(alert.deviceId);
+      if (list) list.push(alert);
+      else open.set(alert.deviceId, [alert]);
+    }
+    const workOrders = wanted.size > 0 ? await ctx.workOrderQuery.openOf([...wanted]) : [];
+    const result = new Map<string, Risk>();
+    for (const device of devices) {
+      const alerts = (open.get(device.id) ?? []).sort((a, b) => gradeRank(b.record.grade) - gradeRank(a.record.grade) || a.ruleId.localeCompare(b.ruleId));
+      const orders = workOrders.filter((w) => w.deviceId === device.id);
+      const grades = [...alerts.map((a) => a.record.grade), ...orders.map((w) => w.grade)].filter((g): g is Grade => g !== undefined);
+      const worst = grades.sort(compareGrades).at(-1);
+      let crossing: Risk['nextCrossing'];
+      const rules = alerts.some((a) => a.condition.forecast) ? ctx.rules.forDevice(device) : [];
+      for (const alert of alerts) {
+        const forecast = alert.condition.forecast;
+        if (!forecast || (crossing && Date.parse(crossing.crossingAt) <= forecast.crossingAt)) continue;
+        const rule = rules.find((r) => r.id === alert.ruleId);
+        if (rule?.kind !== 'trend') continue;
+        crossing = { ruleId: rule.id, metric: rule.metric, level: rule.threshold, direction: rule.direction, crossingAt: iso(forecast.crossingAt), ...(alert.record.grade && { grade: alert.record.grade }) };
+      }
+      result.set(device.id, {
+        ...(worst && { worstGrade: worst }),
+        openAlerts: alerts.map((a) => ({ ruleId: a.ruleId, state: a.record.state, ...(a.record.grade && { grade: a.record.grade }) })),
+        openWorkOrders: orders.map((w) => ({ id: w.id, number: w.number, status: w.status, grade: w.grade, kind: w.kind })),
+        ...(crossing && { nextCrossing: crossing }),
+      });
+    }
+    return result;
+  };
+
+  const view = async (device: RegisteredDevice, risk: Risk): Promise<DeviceViewT> => {
     const latest: Record<string, z.infer<typeof LatestView>> = {};
     for (const value of await ctx.telemetry.latest(device.id)) {
       const def = metricDefinition(device.modality, value.metric);
@@ -69,15 +133,23 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       ...(status && { status: { state: status.state, ts: iso(status.ts) } }),
       ...(lastSeen !== undefined && { lastSeen: iso(lastSeen) }),
       latest,
+      ...risk,
     };
   };
+  /** Views of devices with their risk, for a page (a bounded number of queries whatever its size). */
+  const views = async (devices: readonly RegisteredDevice[]): Promise<DeviceViewT[]> => {
+    const risk = await risks(devices);
+    return Promise.all(devices.map((d) => view(d, risk.get(d.id)!)));
+  };
+  const single = async (device: RegisteredDevice): Promise<DeviceViewT> => (await views([device]))[0]!;
 
   app.get(
     '/api/devices',
     {
+      config: { roles: EVERYONE },
       schema: {
         tags: ['devices'],
-        summary: 'Registered scanners with status and latest values',
+        summary: 'Registered scanners with status and latest values; a hospital token sees its own site’s',
         querystring: z.object({
           site: z.string().optional(),
           modality: z.enum(MODALITIES).optional(),
@@ -94,36 +166,41 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
       // The registry mirrors the fleet in memory (ingest looks a device up per message), so the
       // list is filtered there; only the page's latest values are read from the telemetry store.
       const devices = ctx.registry.list({ ...sites, ...(q.modality && { modality: q.modality }) });
-      const items = await Promise.all(devices.slice(q.offset, q.offset + q.limit).map(view));
+      const items = await views(devices.slice(q.offset, q.offset + q.limit));
       return { items, total: devices.length };
     },
   );
 
   app.get(
     '/api/devices/:id',
-    { schema: { tags: ['devices'], params: z.object({ id: z.string() }), response: { 200: DeviceView, 404: ErrorBody } } },
-    async (request) => view(visibleDevice(request, request.params.id)),
+    { config: { roles: EVERYONE }, schema: { tags: ['devices'], summary: 'One scanner with its status and latest values', params: z.object({ id: z.string() }), response: { 200: DeviceView, 404: ErrorBody } } },
+    async (request) => single(visibleDevice(request, request.params.id)),
   );
 
   app.post(
     '/api/devices',
     {
+      config: { roles: MANAGERS },
       schema: {
         tags: ['devices'],
-        summary: 'Register a device at a registered site',
+        summary: 'Register a device at a registered site; the answer carries its MQTT credential, shown only then',
         body: DeviceSchema,
-        response: { 201: DeviceView, 409: ErrorBody, 422: ErrorBody },
+        response: { 201: DeviceView.extend({ credential: IssuedCredential.optional() }), 409: ErrorBody, 422: ErrorBody },
       },
     },
     async (request, reply) => {
       request.access.requireSite(request.body.site, `site ${request.body.site} is not yours`);
-      return reply.code(201).send(await view(await ctx.registry.create(request.body, 'api')));
+      const device = await ctx.registry.create(request.body, 'api');
+      // A scanner's identity on the broker is issued with its registration.
+      const credential = ctx.deviceCredentials && issuedView(await ctx.deviceCredentials.issue(device.id, request.principal.name));
+      return reply.code(201).send({ ...(await single(device)), ...(credential && { credential }) });
     },
   );
 
   app.patch(
     '/api/devices/:id',
     {
+      config: { roles: MANAGERS },
       schema: {
         tags: ['devices'],
         summary: 'Change a device; fields not given stay as they are (site and modality cannot change)',
@@ -134,7 +211,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     },
     async (request) => {
       visibleDevice(request, request.params.id);
-      return view(await ctx.registry.update(request.params.id, request.body));
+      return single(await ctx.registry.update(request.params.id, request.body));
     },
   );
 
@@ -145,6 +222,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   app.get(
     '/api/devices/:id/telemetry',
     {
+      config: { roles: EVERYONE },
       schema: {
         tags: ['devices'],
         summary: 'Time series of a device: raw samples or min/mean/max per step',
@@ -230,6 +308,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   app.get(
     '/api/devices/:id/events',
     {
+      config: { roles: EVERYONE },
       schema: {
         tags: ['devices'],
         summary: 'Discrete events a device reported (error codes, arcs, quench), newest first',

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { STAFF } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 
 /** Liveness, readiness and the Prometheus scrape endpoint. */
@@ -21,7 +22,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     '/readyz',
     {
       config: { public: true },
-      schema: { tags: ['health'], summary: 'Readiness: broker connection and stores', response: { 200: Readiness, 503: Readiness } },
+      schema: { tags: ['health'], summary: 'Readiness: broker connection, stores and, in the demo, its backfill stored, evaluated and its work orders opened', response: { 200: Readiness, 503: Readiness } },
     },
     async (_request, reply) => {
       const checks: Record<string, { ok: boolean; error?: string }> = {};
@@ -40,7 +41,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_request, reply) => {
+  app.get('/metrics', { config: { roles: STAFF }, schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_request, reply) => {
     const body = await ctx.metrics.metrics();
     return reply.header('content-type', ctx.metrics.contentType).send(body);
   });

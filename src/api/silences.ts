@@ -17,11 +17,12 @@ import {
   type SilenceSpec,
   type SilenceStatus,
 } from '../silences/schedule.js';
+import { silenceLengthIssue } from '../silences/limits.js';
 import { EVERYONE, MANAGERS } from '../auth/roles.js';
 import { IdSchema } from '../kernel/device.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
-import { IsoTime, list } from './schemas.js';
+import { eitherStateOrStatus, IsoTime, list } from './schemas.js';
 import { iso } from './time-params.js';
 
 const STATUSES = ['active', 'pending', 'expired'] as const satisfies readonly SilenceStatus[];
@@ -122,6 +123,9 @@ export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
         issues.push({ code: 'bad_window', path: 'body.window.endsAt', message: `ends in the past (${spec.window.endsAt}); a silence must end after now` });
       } else if (spec.schedule && !windowAtOrAfter(probe, now)) {
         issues.push({ code: 'bad_window', path: 'body.schedule', message: 'has no window from now on (look at validUntil and the day lists)' });
+      } else {
+        const tooLong = silenceLengthIssue(probe, now, service.maxDurationMs);
+        if (tooLong) issues.push({ code: 'too_long', path: `body.${tooLong.path}`, message: tooLong.message });
       }
     }
     return issues;
@@ -144,17 +148,20 @@ export const silenceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (
         tags: ['silences'],
         summary: 'Silences (maintenance windows): in force now first, then by next window',
         querystring: z.object({
-          state: z.enum([...STATUSES, 'all']).optional().describe('only this status, or all; default: active and pending'),
+          state: z.enum([...STATUSES, 'open', 'all']).optional().describe('only this status, open (active and pending, the default) or all; synonym: status'),
+          status: z.enum([...STATUSES, 'open', 'all']).optional().describe('the same filter as state: a status, open (active and pending) or all'),
           site: z.string().optional().describe('silences of this site, including those of its devices'),
           device: z.string().optional().describe('silences covering this device: its own and its site’s'),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
           offset: z.coerce.number().int().min(0).default(0),
-        }),
+        }).superRefine(eitherStateOrStatus),
         response: { 200: list(SilenceView) },
       },
     },
     async (request) => {
-      const q = request.query;
+      const { status, ...rest } = request.query;
+      const chosen = rest.state ?? status;
+      const q = { ...rest, state: chosen === 'open' ? undefined : chosen };
       const sites = request.access.listScope(q.site);
       if (!sites) return { items: [], total: 0 };
       const now = ctx.now();

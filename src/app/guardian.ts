@@ -1,10 +1,14 @@
-import { mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.js';
 import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
+import { BrokerAccess } from '../broker/access.js';
+import { ENGINE_USERNAME, readOrCreateSecret } from '../broker/secrets.js';
+import { DeviceCredentialService } from '../devices/credentials.js';
+import { DeviceCredentialRepository } from '../storage/sql/device-credential-repository.js';
 import type { GuardianConfig } from '../config/schema.js';
 import { readFleetFile, type FleetFile } from '../devices/fleet-file.js';
 import { DeviceRegistry } from '../devices/registry.js';
@@ -35,7 +39,10 @@ import { SilenceService } from '../silences/silence-service.js';
 import { formatPackError } from '../../rules/pack-loader.js';
 import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import { resolveAdminToken } from './admin-token.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { lockDataDir, secureDataDir } from './data-dir-lock.js';
+import { AuditTrail } from '../audit/trail.js';
+import { registerAuditMetrics } from '../audit/metrics.js';
+import { AuditRepository } from '../storage/sql/audit-repository.js';
 import { startIngestPipeline, type IngestPipeline } from './ingest-pipeline.js';
 import type { SimulatorHandle } from '../../simulators/publisher.js';
 
@@ -56,8 +63,14 @@ export interface RunningGuardian {
   readonly adminToken: string;
   /** Where the admin token came from: configuration, or the data directory's file (created on first start). */
   readonly adminTokenSource: 'config' | 'file';
+  /** True on the start that generated the admin token: the only one that shows it. */
+  readonly adminTokenGenerated: boolean;
   readonly simulating: boolean;
   readonly registry: DeviceRegistry;
+  /** Devices' MQTT credentials (issue, rotate, revoke, check). */
+  readonly deviceCredentials: DeviceCredentialService;
+  /** The embedded broker's TLS listener (`mqtts://…`), when configured. */
+  readonly mqttTlsUrl?: string;
   readonly telemetry: TelemetryStore;
   readonly rules: RuleSet;
   readonly engine: RuleEngine;
@@ -87,7 +100,8 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
   const { config, logger } = options;
   const now = options.now ?? Date.now;
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // Owner-only: it holds the databases (reporters' names and phone numbers), the spool and secrets.
+  secureDataDir(dataDir, logger);
   const { simulate, autoRegister } = demoDefaults(config);
   const cleanups: Array<() => Promise<unknown>> = [];
   const cleanup = async () => {
@@ -103,7 +117,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
   try {
     const unlock = lockDataDir(dataDir);
     cleanups.push(async () => unlock());
-    const { token: adminToken } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'));
+    const { token: adminToken, generated: adminTokenGenerated } = resolveAdminToken(config.adminToken, join(dataDir, 'admin-token'), logger);
 
     const sql: SqlDatabase = await openSqlDatabase({ ...(config.database.url && { url: config.database.url }), sqliteFile: join(dataDir, 'guardian.db'), logger });
     cleanups.push(() => sql.close());
@@ -111,6 +125,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     if (applied.length) logger.info({ migrations: applied }, 'database schema migrated');
 
     const registry = await DeviceRegistry.open(new SqlDeviceStore(sql.db), now);
+    const deviceCredentials = new DeviceCredentialService(new DeviceCredentialRepository(sql.db), { now });
     // The demo's simulated fleet is loaded only when it runs: the engine does not depend on it.
     const demoFleet = simulate ? (await import('../../simulators/fleet.js')).DEMO_FLEET : undefined;
     const fleet: FleetFile | undefined = config.fleetFile ? readFleetFile(config.fleetFile) : demoFleet;
@@ -134,22 +149,55 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const telemetry = await openTelemetryStore(config, dataDir, registry, logger.child({ component: 'telemetry-store' }));
     cleanups.push(() => telemetry.close());
 
+    const metricsRegistry = new Registry();
+    collectDefaultMetrics({ register: metricsRegistry });
     let broker: EmbeddedBroker | undefined;
     let mqttUrl = config.mqtt.url;
+    /** The engine's own MQTT identity on the embedded broker (configured, or generated once in the data directory). */
+    let engineCredential: { username: string; password: string } | undefined;
     if (!mqttUrl) {
+      engineCredential = {
+        username: config.mqtt.username ?? ENGINE_USERNAME,
+        password: config.mqtt.password ?? readOrCreateSecret(join(dataDir, 'mqtt-engine-secret')).secret,
+      };
+      // Devices not holding a credential of their own may enrol with this secret while auto-registration is on.
+      const enrolmentSecret = autoRegister ? (config.mqtt.enrolmentSecret ?? readOrCreateSecret(join(dataDir, 'mqtt-enrolment-secret')).secret) : undefined;
+      const access = new BrokerAccess({
+        topicPrefix: config.mqtt.topicPrefix,
+        engine: { ...engineCredential, clientId: config.mqtt.clientId },
+        checkDevice: (username, password) => deviceCredentials.check(username, password),
+        siteOf: (id) => registry.get(id)?.site,
+        enrolmentSecret: () => enrolmentSecret,
+        logger: logger.child({ component: 'broker' }),
+        metrics: metricsRegistry,
+        now,
+      });
+      const tls = config.mqtt.tls;
       broker = await startEmbeddedBroker({
         host: config.mqtt.host,
         port: config.mqtt.port ?? 1883,
         fallbackWhenTaken: !options.explicit?.has('mqtt.port'),
+        access,
+        // Another engine on the same database may rotate or revoke a credential of a scanner connected here.
+        credentialSweep: { everyMs: 15_000, read: async () => new Map((await deviceCredentials.list()).map((c) => [c.deviceId, c])) },
+        ...(tls && {
+          tls: {
+            port: tls.port,
+            cert: readSettingFile('mqtt.tls.certFile (GUARDIAN_MQTT_TLS_CERT_FILE)', tls.certFile),
+            key: readSettingFile('mqtt.tls.keyFile (GUARDIAN_MQTT_TLS_KEY_FILE)', tls.keyFile),
+            ...(tls.caFile && { ca: readSettingFile('mqtt.tls.caFile (GUARDIAN_MQTT_TLS_CA_FILE)', tls.caFile) }),
+            clientCertificates: tls.clientCertificates,
+          },
+        }),
         logger: logger.child({ component: 'broker' }),
       });
       cleanups.push(() => broker!.close());
       mqttUrl = broker.url;
-      logger.info({ url: mqttUrl }, 'embedded MQTT broker listening');
+      // A rotated or revoked credential ends the device's connections at once.
+      deviceCredentials.onChange((id) => void broker?.disconnectDevice(id));
+      logger.info({ url: mqttUrl, ...(broker.tlsUrl && { tlsUrl: broker.tlsUrl }), enrolment: enrolmentSecret !== undefined }, 'embedded MQTT broker listening; every connection is authenticated');
     }
 
-    const metricsRegistry = new Registry();
-    collectDefaultMetrics({ register: metricsRegistry });
     const metrics = new IngestMetrics(metricsRegistry);
     new Gauge({
       name: 'guardian_devices',
@@ -162,7 +210,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     const deadLetterRepository = new DeadLetterRepository(sql.db);
     const events = new DeviceEventRepository(sql.db);
     const silenceRepository = new SilenceRepository(sql.db);
-    const silences = await SilenceService.open(silenceRepository, { logger: logger.child({ component: 'silences' }), now });
+    const silences = await SilenceService.open(silenceRepository, { logger: logger.child({ component: 'silences' }), now, maxDurationMs: config.silences.maxDuration });
 
     // Alerts and their changes are saved in one transaction; the changes are the work orders' outbox.
     const alertRepository = new AlertRepository(sql.db, now);
@@ -197,6 +245,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       settings: {
         cooldownMs: config.workOrders.cooldown,
         minGrade: config.workOrders.minGrade,
+        closeRecovered: config.workOrders.closeRecovered,
         clocks: {
           ...DEFAULT_CLOCK_POLICY,
           repairMs: Object.fromEntries(Object.entries(config.workOrders.repairTargets).map(([type, d]) => [type, parseDuration(d) ?? 0])),
@@ -223,11 +272,21 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     cleanups.push(async () => clearInterval(breachCheck));
     // Looked up in the shared database with a short cache, so tokens issued or revoked by another engine count here too.
     const tokens = new TokenService(new ApiTokenRepository(sql.db), { cacheMs: config.http.tokenCache });
+    for (const name of await tokens.liveWithReservedNames()) {
+      logger.warn({ token: name }, 'an API token has a reserved name: timelines and the audit trail cannot tell its holder from the engine or the admin; issue a new token under the holder\'s name and revoke this one');
+    }
+    // Every change asked of the API and every refused request, kept in the SQL database. Stopped
+    // after the HTTP server (cleanups run in reverse), so the last requests' entries are written.
+    const auditTrail = new AuditTrail(new AuditRepository(sql.db), { logger: logger.child({ component: 'audit' }), now, retentionMs: config.audit.retention });
+    auditTrail.start();
+    cleanups.push(() => auditTrail.stop());
+    registerAuditMetrics(metricsRegistry, auditTrail);
 
     const pipeline = await startIngestPipeline({
       config,
       brokerUrl: mqttUrl,
       protocolVersion: broker ? 4 : 5,
+      ...(engineCredential && { credentials: engineCredential }),
       autoRegister,
       registry,
       telemetry,
@@ -272,18 +331,24 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     retention.unref();
     cleanups.push(async () => clearInterval(retention));
 
+    // The demo is ready once its backfill is ingested, evaluated and its work orders opened: until
+    // then /readyz answers 503 saying what it waits for, so a probe never finds a half-built fleet.
+    let demoBackfill: string | undefined = simulate ? 'the demo backfill is being published' : undefined;
     let httpUrl: string | undefined;
     let server: FastifyInstance | undefined;
     if (options.http !== false) {
       server = await buildApiServer({
+        http: { trustProxy: config.http.trustProxy, authFailureLimit: config.http.authFailureLimit, authFailureWindowMs: config.http.authFailureWindow },
         registry,
         rules,
         alerts: engine,
         workOrders,
         // Lists are read from SQL, filtered and paged there.
-        workOrderQuery: { page: (filter, page) => workOrderStore.page(filter, page), breaches: (filter, page) => workOrderStore.breachPage(filter, page) },
+        workOrderQuery: { page: (filter, page) => workOrderStore.page(filter, page), breaches: (filter, page) => workOrderStore.breachPage(filter, page), openOf: (ids) => workOrderStore.openOf(ids) },
         silenceQuery: silenceRepository,
         tokens,
+        deviceCredentials,
+        audit: auditTrail,
         telemetry,
         deadLetters: deadLetterRepository,
         events,
@@ -297,6 +362,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
           { name: 'mqtt', check: () => void (pipeline.collector.connected || failWith('not connected to the MQTT broker')) },
           { name: 'telemetry_store', check: () => telemetry.ping() },
           { name: 'database', check: async () => void (await sql.db.selectFrom('sites').select('id').limit(1).execute()) },
+          ...(simulate ? [{ name: 'demo_backfill', check: () => void (demoBackfill === undefined || failWith(demoBackfill)) }] : []),
         ],
       });
       try {
@@ -318,6 +384,12 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     if (simulate) {
       const { startSimulator } = await import('../../simulators/publisher.js');
       const simFleet = fleet ?? demoFleet!;
+      // Each simulated scanner connects as itself: on the embedded broker with a credential issued
+      // now (replacing the previous run's), on an external broker with the configured user.
+      const simulatorPasswords = new Map<string, string>();
+      if (broker) {
+        for (const device of simFleet.devices) simulatorPasswords.set(device.id, (await deviceCredentials.issue(device.id, 'demo')).password);
+      }
       simulator = await startSimulator({
         url: mqttUrl,
         topicPrefix: config.mqtt.topicPrefix,
@@ -327,12 +399,37 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         backfillTickMs: config.simulate.backfillTick,
         intervalMs: config.simulate.interval,
         protocolVersion: broker ? 4 : 5,
+        ...(broker
+          ? { credentialsFor: (id: string) => ({ username: id, password: simulatorPasswords.get(id) ?? '' }) }
+          : { ...(config.mqtt.username !== undefined && { username: config.mqtt.username }), ...(config.mqtt.password !== undefined && { password: config.mqtt.password }) }),
         stateFile: join(dataDir, 'simulator-state.json'),
         logger: logger.child({ component: 'simulator' }),
         now,
       });
       // The simulator stops before the collector so its last messages are still ingested.
       cleanups.push(() => simulator!.stop());
+      let stopping = false;
+      cleanups.push(async () => void (stopping = true));
+      void simulator.backfillDone.then(async () => {
+        for (let attempt = 1; !stopping; attempt++) {
+          try {
+            demoBackfill = 'the demo backfill is being stored and evaluated';
+            await pipeline.settle(300, 60_000);
+            // Releases what the reorder tolerance holds, then saves the alerts with their changes.
+            engine.tick(now());
+            await engine.flush();
+            demoBackfill = "the demo backfill's work orders are being opened";
+            await outboxConsumer.drain();
+            demoBackfill = undefined;
+            logger.info('demo backfill stored and evaluated, its work orders opened: ready');
+            return;
+          } catch (error) {
+            if (stopping) return;
+            logger.warn({ err: error, attempt }, 'demo backfill not settled yet; trying again');
+            await new Promise((r) => setTimeout(r, 1_000));
+          }
+        }
+      });
     }
 
     return {
@@ -341,8 +438,11 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       embeddedBroker: broker !== undefined,
       adminToken,
       adminTokenSource: config.adminToken ? 'config' : 'file',
+      adminTokenGenerated,
       simulating: simulate,
       registry,
+      deviceCredentials,
+      ...(broker?.tlsUrl && { mqttTlsUrl: broker.tlsUrl }),
       telemetry,
       rules,
       engine,
@@ -380,6 +480,15 @@ async function openTelemetryStore(config: GuardianConfig, dataDir: string, regis
   });
   logger.info({ url: influx.url, bucket: influx.bucket }, 'telemetry store: InfluxDB');
   return store;
+}
+
+/** A file named by a setting; one that cannot be read stops start-up with the setting's name. */
+function readSettingFile(setting: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`${setting}: cannot read ${file}: ${(error as Error).message}`);
+  }
 }
 
 function failWith(message: string): never {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { parseDuration } from '../kernel/time/duration.js';
@@ -21,6 +22,27 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'on', 'off
   typeof v === 'boolean' ? v : ['true', '1', 'on', 'yes'].includes(v),
 );
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const isProxyAddress = (text: string) => {
+  const [address, prefix, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  if (prefix === undefined) return isIP(address) !== 0 || PROXY_NAMES.includes(address);
+  const bits = Number(prefix);
+  return /^\d{1,3}$/.test(prefix) && isIP(address) !== 0 && bits <= (isIP(address) === 4 ? 32 : 128);
+};
+/** `http.trustProxy`: true/false, or the trusted proxies' addresses (text with commas, or a list). */
+const trustProxy = z.union([z.boolean(), z.string(), z.array(z.string())]).transform((value, ctx): boolean | string[] => {
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string' && ['true', 'false'].includes(value.trim())) return value.trim() === 'true';
+  const list = (typeof value === 'string' ? value.split(',') : value).map((a) => a.trim()).filter(Boolean);
+  const bad = list.filter((a) => !isProxyAddress(a));
+  if (list.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `must be true, false, or proxy addresses / CIDR ranges${bad.length ? ` (not an address: ${bad.join(', ')})` : ''}` });
+    return z.NEVER;
+  }
+  return list;
+});
+
 export const ConfigSchema = z
   .object({
     dataDir: z.string().min(1).default('./data'),
@@ -39,6 +61,20 @@ export const ConfigSchema = z
          * on another engine sharing the database take effect here within this time (at most 5 s).
          */
         tokenCache: duration('2s').refine((ms) => ms <= 5_000, 'must be at most 5s: a revoked token must stop working on every engine within seconds'),
+        /**
+         * Brake on guessing tokens: a client address that fails authentication this many times
+         * within `authFailureWindow` is answered 429 until the window ends.
+         */
+        authFailureLimit: z.coerce.number().int().min(1).default(10),
+        authFailureWindow: duration('1m').refine((ms) => ms >= 1_000, 'must be at least 1s'),
+        /**
+         * Behind a reverse proxy: which proxies' X-Forwarded-For to believe for the client's
+         * address (the failure brake and the logs key on it). false (default): the connecting
+         * address; true: every proxy (the left-most forwarded address, which a client can forge);
+         * or the proxies' addresses and CIDR ranges (comma-separated or a list; also loopback,
+         * linklocal, uniquelocal), so the address is the one the nearest untrusted hop gave.
+         */
+        trustProxy: trustProxy.default(false),
       })
       .prefault({}),
     /** Bootstrap admin bearer token; unset → generated once and kept in `<dataDir>/admin-token`. */
@@ -73,6 +109,25 @@ export const ConfigSchema = z
         reconnectMin: duration('1s'),
         reconnectMax: duration('30s'),
         topicPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('guardian'),
+        /**
+         * Embedded broker: the secret a device without a credential of its own connects with (user
+         * name = its device id) while auto-registration is on. Unset → generated in
+         * `<dataDir>/mqtt-enrolment-secret` (mode 0600).
+         */
+        enrolmentSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** Embedded broker: an mqtts listener beside the plain one (certificate and key files, PEM). */
+        tls: z
+          .strictObject({
+            port: port,
+            certFile: z.string().min(1),
+            keyFile: z.string().min(1),
+            /** CA of client certificates (and of the chain sent with ours). */
+            caFile: z.string().min(1).optional(),
+            /** Accept a client certificate signed by caFile whose common name is a device id as that device's identity. */
+            clientCertificates: bool.default(false),
+          })
+          .refine((t) => !t.clientCertificates || t.caFile !== undefined, { message: 'clientCertificates needs caFile (the CA that signs device certificates)', path: ['caFile'] })
+          .optional(),
       })
       .prefault({}),
     /** Telemetry store; InfluxDB is configured by `influx.url`, otherwise SQLite under dataDir. */
@@ -105,6 +160,9 @@ export const ConfigSchema = z
     fleetFile: z.string().optional(),
     /** Accept telemetry from unregistered devices and register them. Default: on in the demo. */
     autoRegister: bool.optional(),
+    /** Auto-registration bounds: new devices a minute, and devices registered this way in all. Refused ones are counted. */
+    autoRegisterPerMinute: z.coerce.number().int().min(1, 'must be at least 1 (turn auto-registration off with autoRegister: false)').max(100_000).default(30),
+    autoRegisterMax: z.coerce.number().int().min(1, 'must be at least 1 (turn auto-registration off with autoRegister: false)').max(1_000_000).default(500),
     simulate: z
       .object({
         /** Run the simulated fleet inside `guardian start`. Default: on unless mqtt.url is set. */
@@ -174,6 +232,11 @@ export const ConfigSchema = z
         cooldown: duration('12h'),
         /** Alerts below this grade open no work order. */
         minGrade: z.enum(['minor', 'general', 'severe', 'emergency']).default('minor'),
+        /**
+         * Self-recovery: a work order of this grade or below that nobody acknowledged (new, notified)
+         * closes itself when its alert resolves, recorded as recovered by itself; `none` turns it off.
+         */
+        closeRecovered: z.enum(['none', 'minor', 'general', 'severe', 'emergency']).default('general'),
         /** How often the response-time clocks are checked for breaches. */
         breachCheck: duration('15s'),
         /** How often firing alerts are checked for a missing work order (a lost alert change). */
@@ -193,9 +256,27 @@ export const ConfigSchema = z
         interval: duration('1h'),
       })
       .prefault({}),
+    audit: z
+      .object({
+        /** Audit entries (changes asked of the API, refused requests) older than this are deleted. */
+        retention: duration('400d').refine((ms) => ms >= 86_400_000, 'must be at least 1d'),
+      })
+      .prefault({}),
+    silences: z
+      .object({
+        /**
+         * Longest a silence may hold notifications: a one-off window from start to end, a recurring
+         * one per window (windows that follow each other without a gap count as one).
+         */
+        maxDuration: duration('30d').refine((ms) => ms >= 60_000, 'must be at least 1m'),
+      })
+      .prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (config.mqtt.tls && config.mqtt.url) {
+      ctx.addIssue({ code: 'custom', path: ['mqtt', 'tls'], message: 'is the embedded broker\'s TLS listener; with an external broker (mqtt.url) configure TLS there' });
+    }
     if (config.mqtt.sharedGroup && !config.mqtt.url) {
       ctx.addIssue({
         code: 'custom',

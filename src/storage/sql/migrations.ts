@@ -283,6 +283,43 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('silences_device').on('silences').column('device_id').execute();
       },
     },
+    '0007_device_credentials': {
+      async up(db: Kysely<unknown>) {
+        // One MQTT credential per device: the user name and a PBKDF2 hash of its secret (never the
+        // secret). Issuing again replaces the row (rotation); revoking keeps it with the time.
+        await db.schema
+          .createTable('device_credentials')
+          .addColumn('device_id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('username', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('secret_hash', 'varchar(300)', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'varchar(100)', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+      },
+    },
+    '0008_audit': {
+      async up(db: Kysely<unknown>) {
+        // The audit trail: who asked for which change (or was refused), from where, and how it
+        // ended. Never a body or a secret. Pruned by age (audit.retention).
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigint', serial)
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'varchar(100)', (c) => c.notNull())
+          .addColumn('role', 'varchar(16)')
+          .addColumn('address', 'varchar(64)', (c) => c.notNull())
+          .addColumn('method', 'varchar(10)', (c) => c.notNull())
+          .addColumn('route', 'varchar(300)')
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('target_id', 'varchar(200)')
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('request_id', 'varchar(64)', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_log_at').on('audit_log').columns(['at', 'id']).execute();
+        await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor', 'at']).execute();
+      },
+    },
   };
 }
 
