@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { ConfigSchema, type GuardianConfig, type GuardianConfigInput } from '../src/config/schema.js';
 
 /** A temporary data directory, removed by the returned function. */
@@ -36,4 +38,20 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 100));
   }
   throw new Error(`timed out waiting for ${options.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A pino logger whose lines are kept for the test to read: as written (`raw`) and parsed (`lines`). */
+export function capturedLogger(level: pino.Level = 'info'): { logger: pino.Logger; lines: Array<Record<string, unknown>>; raw: string[] } {
+  const lines: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  return { logger: pino({ level }, stream), lines, raw };
 }

@@ -1,25 +1,8 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
+import { capturedLogger } from '../helpers.js';
 import { apiFixture, type ApiFixture } from './fixture.js';
-
-/** A logger whose lines are kept for the test to read. */
-function capturedLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const raw: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        raw.push(line);
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      }
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines, raw };
-}
 
 const WRONG = 'wrong-token-0123456789abcdef';
 

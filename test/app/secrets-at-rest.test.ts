@@ -7,29 +7,16 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Spool } from '../../collectors/spool.js';
 import { resolveAdminToken } from '../../src/app/admin-token.js';
 import { startGuardian } from '../../src/app/guardian.js';
 import { silentLogger } from '../../src/app/log.js';
 import { bannerLines } from '../../src/cli/start.js';
-import { tempDir, testConfig } from '../helpers.js';
+import { capturedLogger, tempDir, testConfig } from '../helpers.js';
 import { GuardianProcess } from '../support/guardian-process.js';
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'warn' }, sink), lines };
-}
 
 /** The files of a data directory that hold data or a credential. */
 const privateFiles = (dataDir: string) => [
@@ -77,7 +64,7 @@ describe('file modes of the data directory', () => {
     chmodSync(dataDir, 0o755);
     const loose = privateFiles(dataDir).filter((f) => existsSync(f));
     for (const file of loose) chmodSync(file, 0o644);
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger('warn');
     const again = await startGuardian({ config: testConfig(dataDir, { adminToken: undefined }), logger });
     try {
       expect(modeOf(dataDir)).toBe(0o700);
@@ -93,7 +80,7 @@ describe('file modes of the data directory', () => {
 
   it('writes spool segments 0600 in a 0700 directory, and tightens segments left open', () => {
     const dir = join(root.path, 'spool');
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger('warn');
     const spool = new Spool({ dir, segmentBytes: 4096, maxBytes: 1e9, fsyncIntervalMs: 0, logger });
     spool.append('CT-01', [{ deviceId: 'CT-01', metric: 'tube_temp_c', ts: 1_764_000_000_000, value: 41 }]);
     spool.commit();

@@ -3,14 +3,12 @@
  * failed write is retried, and an entry that cannot be kept is logged and counted, not silently
  * gone.
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { registerAuditMetrics } from '../../src/audit/metrics.js';
 import { AuditTrail } from '../../src/audit/trail.js';
 import type { AuditEntry, AuditFilter, AuditStore, StoredAuditEntry } from '../../src/kernel/ports/audit-store.js';
-import { waitFor } from '../helpers.js';
+import { capturedLogger, waitFor } from '../helpers.js';
 
 class MemoryAuditStore implements AuditStore {
   readonly rows: StoredAuditEntry[] = [];
@@ -38,23 +36,12 @@ class MemoryAuditStore implements AuditStore {
   }
 }
 
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'info' }, sink), lines };
-}
-
 const entry = (n: number): AuditEntry => ({ at: 1_000 + n, actor: `user-${n}`, role: 'engineer', address: '127.0.0.1', method: 'POST', url: '/api/work-orders', status: 201, requestId: `r${n}` });
 
 describe('AuditTrail', () => {
   it('queues without waiting and writes in batches, a full batch at once and the rest within the flush interval', async () => {
     const store = new MemoryAuditStore();
-    const { logger } = capture();
+    const { logger } = capturedLogger('info');
     const trail = new AuditTrail(store, { logger, batchSize: 3, flushEveryMs: 50 });
     let release!: () => void;
     store.hold = new Promise((r) => (release = r));
@@ -71,7 +58,7 @@ describe('AuditTrail', () => {
 
   it('lists what this engine has queued, newest first', async () => {
     const store = new MemoryAuditStore();
-    const trail = new AuditTrail(store, { logger: capture().logger, flushEveryMs: 60_000 });
+    const trail = new AuditTrail(store, { logger: capturedLogger('info').logger, flushEveryMs: 60_000 });
     trail.record(entry(1));
     trail.record(entry(2));
     expect(store.rows).toEqual([]);
@@ -83,7 +70,7 @@ describe('AuditTrail', () => {
 
   it('keeps a failed batch for the next attempt, and writes it once the store is back', async () => {
     const store = new MemoryAuditStore();
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger('info');
     const trail = new AuditTrail(store, { logger, flushEveryMs: 20 });
     store.failing = true;
     trail.record(entry(1));
@@ -98,7 +85,7 @@ describe('AuditTrail', () => {
 
   it('drops the oldest entries beyond its bound while the store fails: each is logged and counted in /metrics', async () => {
     const store = new MemoryAuditStore();
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger('info');
     const trail = new AuditTrail(store, { logger, flushEveryMs: 10_000, batchSize: 100, maxPending: 3 });
     const registry = new Registry();
     registerAuditMetrics(registry, trail);
@@ -120,7 +107,7 @@ describe('AuditTrail', () => {
 
   it('logs lost entries one by one up to a hundred a minute, then counts the rest in one line', async () => {
     const store = new MemoryAuditStore();
-    const { logger, lines } = capture();
+    const { logger, lines } = capturedLogger('info');
     let clock = 0;
     const trail = new AuditTrail(store, { logger, now: () => clock, flushEveryMs: 60_000, batchSize: 10_000, maxPending: 10 });
     store.failing = true;
@@ -137,7 +124,7 @@ describe('AuditTrail', () => {
 
   it('writes what is queued when stopped, and counts what comes after as lost', async () => {
     const store = new MemoryAuditStore();
-    const { logger } = capture();
+    const { logger } = capturedLogger('info');
     const trail = new AuditTrail(store, { logger, flushEveryMs: 60_000, batchSize: 2 });
     for (let i = 0; i < 5; i++) trail.record(entry(i));
     await trail.stop();
@@ -148,7 +135,7 @@ describe('AuditTrail', () => {
 
   it('prunes by age at start and periodically', async () => {
     const store = new MemoryAuditStore();
-    const trail = new AuditTrail(store, { logger: capture().logger, now: () => 1_000_000_000_000, retentionMs: 400 * 86_400_000, pruneEveryMs: 20 });
+    const trail = new AuditTrail(store, { logger: capturedLogger('info').logger, now: () => 1_000_000_000_000, retentionMs: 400 * 86_400_000, pruneEveryMs: 20 });
     trail.start();
     await waitFor(() => store.pruned.length >= 2, { timeoutMs: 2_000 });
     expect(store.pruned[0]).toBe(1_000_000_000_000 - 400 * 86_400_000);
