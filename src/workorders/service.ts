@@ -297,6 +297,7 @@ export class WorkOrderService {
     }
     const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');
     if (!open) return;
+    const alertResolvedEvent = (): NewEvent => ({ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_resolved', note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order', data, ...keyed });
     if (t.kind === 'escalated' && grade) {
       // The title follows the escalation, saying when; a planned work order is due by the nearer forecast.
       const raisedTo = compareGrades(grade, open.grade) > 0;
@@ -310,7 +311,7 @@ export class WorkOrderService {
     } else if (t.kind === 'resolved' && (open.status === 'new' || open.status === 'notified') && this.closesRecovered(open.grade)) {
       // Nobody has acknowledged it and the fault is gone: closed as recovered by itself, kept in the record.
       const recovered = formatLocalMinute(this.timeZone(change.siteId), t.ts);
-      await this.change(
+      const closed = await this.change(
         open,
         { status: 'closed', alertState: 'resolved', resolvedAt: at, resolvedBy: SYSTEM_ACTOR, resolution: SELF_RECOVERED_RESOLUTION, closedAt: now, closedBy: SYSTEM_ACTOR, updatedAt: now },
         [
@@ -325,26 +326,40 @@ export class WorkOrderService {
             ...keyed,
           },
         ],
+        // Only while nobody has acknowledged it: someone who did in the meantime decides now.
+        (fresh) => fresh.status === 'new' || fresh.status === 'notified',
       );
+      if (!closed) {
+        logger.info({ ...fields, workOrder: open.number }, 'work order not closed as recovered: someone acknowledged it in the meantime');
+        const fresh = await store.get(open.id);
+        if (fresh) await this.change(fresh, { alertState: 'resolved', resolutionSuggestedAt: at, updatedAt: now }, [alertResolvedEvent()]);
+        return;
+      }
       logger.info({ ...fields, workOrder: open.number, recoveredAt: new Date(t.ts).toISOString() }, 'work order closed: its alert recovered before anyone acknowledged it');
     } else if (t.kind === 'resolved') {
       // The alert cleared; a person decides whether the fault is fixed.
-      await this.change(open, { alertState: 'resolved', resolutionSuggestedAt: at, updatedAt: now }, [
-        { ts: now, actor: SYSTEM_ACTOR, kind: 'alert_resolved', note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order', data, ...keyed },
-      ]);
+      await this.change(open, { alertState: 'resolved', resolutionSuggestedAt: at, updatedAt: now }, [alertResolvedEvent()]);
     } else {
       await store.addEvents(open.id, [{ ts: now, actor: SYSTEM_ACTOR, kind: `alert_${t.kind}`, note: change.message.zh, data, ...keyed }]);
     }
   }
 
-  /** Updates with optimistic concurrency, re-reading once if someone else changed it first. */
-  private async change(workOrder: WorkOrder, patch: WorkOrderPatch, events: readonly NewEvent[]): Promise<WorkOrder> {
+  /**
+   * Updates with optimistic concurrency, re-reading once if someone else changed it first. A change
+   * decided on what the work order was (its status, say) passes `guard`: on a conflict the re-read
+   * row must still satisfy it, or the change is skipped (undefined) rather than applied to a work
+   * order that moved on in between.
+   */
+  private async change(workOrder: WorkOrder, patch: WorkOrderPatch, events: readonly NewEvent[]): Promise<WorkOrder>;
+  private async change(workOrder: WorkOrder, patch: WorkOrderPatch, events: readonly NewEvent[], guard: (fresh: WorkOrder) => boolean): Promise<WorkOrder | undefined>;
+  private async change(workOrder: WorkOrder, patch: WorkOrderPatch, events: readonly NewEvent[], guard?: (fresh: WorkOrder) => boolean): Promise<WorkOrder | undefined> {
     try {
       return await this.options.store.update(workOrder.id, workOrder.version, patch, events);
     } catch (error) {
       if ((error as Error).name !== 'WorkOrderConflictError') throw error;
       const fresh = await this.options.store.get(workOrder.id);
       if (!fresh) throw error;
+      if (guard && !guard(fresh)) return undefined;
       return this.options.store.update(fresh.id, fresh.version, patch, events);
     }
   }

@@ -59,6 +59,35 @@ describe.each(DATABASES)('work orders on $title', ({ skip, target: makeTarget })
       expect(await service.wantsWorkOrder(blip(T0 + 3 * HOUR), T0 + 3 * HOUR)).toBe(true);
     });
 
+    it('a work order acknowledged between the read and the close stays acknowledged, not closed by the system', async () => {
+      const { sql, registry } = await openDatabase(target!);
+      databases.push(sql);
+      let raced = false;
+      const side: ReturnType<typeof workOrderSide> = workOrderSide(sql, registry, {
+        wrapStore: (store) =>
+          Object.assign(Object.create(store) as typeof store, {
+            async update(...args: Parameters<typeof store.update>) {
+              if (!raced && args[2].status === 'closed') {
+                // An engineer acknowledges it just before the system's close lands.
+                raced = true;
+                const wo = await store.get(args[0]);
+                await side.service.transition(wo!.number, { action: 'acknowledge' }, 'engineer-li');
+              }
+              return store.update(...args);
+            },
+          }),
+      });
+      await side.service.handleChange(blip(T0), { key: 'race:1' });
+      await side.service.handleChange(blipResolved(T0 + MIN), { key: 'race:2' });
+      expect(raced).toBe(true);
+      const [wo] = await side.service.list({});
+      expect(wo).toMatchObject({ status: 'acknowledged', alertState: 'resolved', resolutionSuggestedAt: T0 + MIN });
+      expect(wo!.closedBy).toBeUndefined();
+      const kinds = (await side.service.timeline(wo!.id)).map((e) => [e.kind, e.to]);
+      expect(kinds).not.toContainEqual(['transition', 'closed']);
+      expect(kinds.at(-1)).toEqual(['alert_resolved', undefined]);
+    });
+
     it('a work order someone acknowledged waits for a person, as does one above the configured grade', async () => {
       const { service, deliver } = await setup();
       await deliver(blip(T0));
