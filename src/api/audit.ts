@@ -119,7 +119,8 @@ const csvLine = (e: StoredAuditEntry) => `${CSV_COLUMNS.map((c) => csvField(c ==
 
 /**
  * The audit trail: every request that asks for a change (POST, PUT, PATCH, DELETE), whatever its
- * outcome, and every request refused for who made it (401, 403, 429), recorded when its answer has
+ * outcome, and every request refused for who made it (401, 403, and an address's first 429 of its
+ * brake window), recorded when its answer has
  * gone — who (principal or `anonymous`), role, address, method, route and URL, target, status and
  * request id; never a body or a token. A change whose caller left before the answer is recorded
  * with status 499. Recording only queues the entry, so it neither slows nor fails the request.
@@ -181,6 +182,8 @@ export const auditPlugin = fp(
 
     app.addHook('onResponse', async (request, reply) => {
       const status = reply.statusCode;
+      // A throttled address is recorded at its first 429 of the window, not at every one after.
+      if (status === 429 && request.throttledAgain === true) return;
       if (CHANGING.has(request.method) || REFUSED.has(status)) record(request, status);
     });
 

@@ -20,6 +20,11 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated caller (set on every non-public route). */
     principal: Principal;
+    /**
+     * Answered 429 by the brake, and not for the first time in its address's window: the audit
+     * trail keeps the first 429 of a window, not every one that follows.
+     */
+    throttledAgain: boolean;
   }
 }
 
@@ -94,8 +99,9 @@ function counter<L extends string>(registry: Registry | undefined, name: string,
  * Failed authentications are logged (address and reason, never the token) and counted; an address
  * that presented `brake.limit` wrong tokens within `brake.windowMs` is answered 429 with
  * `Retry-After` on every authenticated route until its window ends — whatever token it sends then,
- * or the answer would tell a right guess from a wrong one. Requests that authenticate are not
- * counted. The count is per engine process, in memory.
+ * or the answer would tell a right guess from a wrong one. A request without a token counts as a
+ * failure too (or it could be refused, and recorded, without end); requests that authenticate are
+ * not counted. The count is per engine process, in memory.
  */
 export const authPlugin = fp(
   async (app: FastifyInstance, options: AuthOptions) => {
@@ -116,6 +122,7 @@ export const authPlugin = fp(
     });
     app.decorateRequest('principal', null as unknown as Principal);
     app.decorateRequest('access', null as unknown as SiteAccess);
+    app.decorateRequest('throttledAgain', false);
 
     const isPublic = (request: FastifyRequest) => {
       if (request.routeOptions.config?.public === true) return true;
@@ -127,8 +134,8 @@ export const authPlugin = fp(
     const refuse = async (request: FastifyRequest, reply: FastifyReply, reason: AuthFailureReason) => {
       failures.inc({ reason });
       request.log.warn({ address: request.ip, reason, route: routeOf(request) }, 'authentication failed');
-      // A request without a token is not a guess; a wrong or garbled one is.
-      if (reason !== 'missing') await failuresByAddress.penalty(request.ip);
+      // Missing, garbled or wrong: each counts, so no address is refused (and audited) without end.
+      await failuresByAddress.penalty(request.ip);
       return reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="remote-guardian"')
@@ -140,6 +147,9 @@ export const authPlugin = fp(
       const record = await failuresByAddress.get(request.ip);
       if (record && record.consumedPoints >= brake.limit) {
         throttled.inc();
+        // Points past the limit are 429s already answered in this window (a penalty keeps its end).
+        request.throttledAgain = record.consumedPoints > brake.limit;
+        await failuresByAddress.penalty(request.ip);
         const seconds = Math.max(1, Math.ceil(record.msBeforeNext / 1000));
         request.log.warn({ address: request.ip, route: routeOf(request), retryAfterSeconds: seconds }, 'too many failed authentications from this address; refused');
         return reply
