@@ -1,23 +1,15 @@
-import { chmodSync, closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Sample } from '../src/kernel/ports/telemetry-store.js';
+import { keepOwnerOnly } from '../src/kernel/private-files.js';
 
 /** Segment files are their owner's alone. */
 const SEGMENT_MODE = 0o600;
 
 /** Takes permissions beyond `wanted` off a file or directory left by an earlier run, with a warning. */
-function keepPrivate(path: string, wanted: number, logger: Logger): void {
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & ~wanted) === 0) return;
-  try {
-    chmodSync(path, mode & wanted);
-    logger.warn({ path, was: mode.toString(8), now: (mode & wanted).toString(8) }, 'a spool file was open to other users; made owner-only');
-  } catch (error) {
-    logger.warn({ path, mode: mode.toString(8), err: error }, 'a spool file is open to other users and could not be made owner-only');
-  }
-}
+const keepPrivate = (path: string, wanted: number, logger: Logger) => keepOwnerOnly(path, wanted, 'a spool file', logger);
 
 export interface SpoolOptions {
   readonly dir: string;

@@ -1,12 +1,13 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { keepOwnerOnly, PRIVATE_DIR_MODE } from '../kernel/private-files.js';
 
 /**
  * The data directory is its owner's alone (0700): it holds the SQL database (reporters' names
  * and phone numbers), the telemetry database, the spool, dead letters and the admin token.
  */
-export const DATA_DIR_MODE = 0o700;
+export const DATA_DIR_MODE = PRIVATE_DIR_MODE;
 
 /**
  * Creates the data directory owner-only, or takes group and other permissions off an existing
@@ -15,14 +16,7 @@ export const DATA_DIR_MODE = 0o700;
  */
 export function secureDataDir(dir: string, logger?: Logger): void {
   mkdirSync(dir, { recursive: true, mode: DATA_DIR_MODE });
-  const mode = statSync(dir).mode & 0o777;
-  if ((mode & ~DATA_DIR_MODE) === 0) return;
-  try {
-    chmodSync(dir, mode & DATA_DIR_MODE);
-    logger?.warn({ dir, was: mode.toString(8), now: (mode & DATA_DIR_MODE).toString(8) }, 'the data directory was open to other users; made owner-only');
-  } catch (error) {
-    logger?.warn({ dir, mode: mode.toString(8), err: error }, 'the data directory is open to other users and could not be made owner-only; chmod 700 it');
-  }
+  keepOwnerOnly(dir, DATA_DIR_MODE, 'the data directory', logger);
 }
 
 /** Another live process holds the data directory. */

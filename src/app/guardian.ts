@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { buildApiServer } from '../api/server.js';
 import { PortInUseError, startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded-broker.js';
 import { BrokerAccess } from '../broker/access.js';
-import { ENGINE_USERNAME, readOrCreateSecret } from '../broker/secrets.js';
+import { ENGINE_USERNAME } from '../broker/secrets.js';
+import { readOrCreateSecretFile } from '../kernel/private-files.js';
 import { DeviceCredentialService } from '../devices/credentials.js';
 import { DeviceCredentialRepository } from '../storage/sql/device-credential-repository.js';
 import type { GuardianConfig } from '../config/schema.js';
@@ -158,10 +159,10 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     if (!mqttUrl) {
       engineCredential = {
         username: config.mqtt.username ?? ENGINE_USERNAME,
-        password: config.mqtt.password ?? readOrCreateSecret(join(dataDir, 'mqtt-engine-secret')).secret,
+        password: config.mqtt.password ?? readOrCreateSecretFile(join(dataDir, 'mqtt-engine-secret'), 'the MQTT engine secret file', logger).secret,
       };
       // Devices not holding a credential of their own may enrol with this secret while auto-registration is on.
-      const enrolmentSecret = autoRegister ? (config.mqtt.enrolmentSecret ?? readOrCreateSecret(join(dataDir, 'mqtt-enrolment-secret')).secret) : undefined;
+      const enrolmentSecret = autoRegister ? (config.mqtt.enrolmentSecret ?? readOrCreateSecretFile(join(dataDir, 'mqtt-enrolment-secret'), 'the MQTT enrolment secret file', logger).secret) : undefined;
       const access = new BrokerAccess({
         topicPrefix: config.mqtt.topicPrefix,
         engine: { ...engineCredential, clientId: config.mqtt.clientId },

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { loadConfig } from '../config/load.js';
 import type { GuardianConfig } from '../config/schema.js';
-import { readSecret } from '../broker/secrets.js';
+import { readSecretFile } from '../kernel/private-files.js';
 import { DeviceCredentialService } from '../devices/credentials.js';
 import { DeviceCredentialRepository } from '../storage/sql/device-credential-repository.js';
 import { openEngineDatabase } from './devices.js';
@@ -81,7 +81,7 @@ const SIMULATED_ISSUERS = new Set(['demo', 'simulate']);
  * pass it with --credentials.
  */
 async function embeddedBrokerCredentials(config: GuardianConfig, ids: readonly string[], logger: Logger): Promise<Record<string, string>> {
-  const enrolment = config.mqtt.enrolmentSecret ?? readSecret(join(resolve(config.dataDir), 'mqtt-enrolment-secret'));
+  const enrolment = config.mqtt.enrolmentSecret ?? readSecretFile(join(resolve(config.dataDir), 'mqtt-enrolment-secret'));
   const local = config.database.url !== undefined || existsSync(join(resolve(config.dataDir), 'guardian.db'));
   if (!local) {
     if (enrolment === undefined) throw new UsageError(`no engine database or enrolment secret under ${resolve(config.dataDir)}: run guardian simulate with the engine's configuration, or pass --credentials`);

@@ -71,8 +71,8 @@ describe('file modes of the data directory', () => {
       for (const file of loose) expect(modeOf(file).toString(8), file).toBe('600');
       const warned = lines.filter((l) => l.level === 40).map((l) => String(l.msg));
       expect(warned).toContain('the data directory was open to other users; made owner-only');
-      expect(warned).toContain('the admin token file was readable by other users; made owner-only (consider a new token: delete the file and restart)');
-      expect(warned.filter((m) => m === 'a database file was readable by other users; made owner-only').length).toBeGreaterThanOrEqual(2);
+      expect(warned).toContain('the admin token file was open to other users; made owner-only (consider a new one: delete the file and restart)');
+      expect(warned.filter((m) => m === 'a database file was open to other users; made owner-only').length).toBeGreaterThanOrEqual(2);
     } finally {
       await again.stop();
     }

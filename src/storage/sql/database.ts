@@ -1,10 +1,11 @@
-import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConfigError } from '../../kernel/errors.js';
+import { keepOwnerOnly } from '../../kernel/private-files.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -55,21 +56,7 @@ export function keepSqliteFilesPrivate(file: string, logger?: Logger): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   // Created empty when absent (an empty file is an empty database); an existing one is untouched.
   closeSync(openSync(file, 'a', DATABASE_FILE_MODE));
-  for (const path of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) {
-    let mode: number;
-    try {
-      mode = statSync(path).mode & 0o777;
-    } catch {
-      continue;
-    }
-    if ((mode & ~DATABASE_FILE_MODE) === 0) continue;
-    try {
-      chmodSync(path, mode & DATABASE_FILE_MODE);
-      logger?.warn({ file: path, was: mode.toString(8), now: (mode & DATABASE_FILE_MODE).toString(8) }, 'a database file was readable by other users; made owner-only');
-    } catch (error) {
-      logger?.warn({ file: path, mode: mode.toString(8), err: error }, 'a database file is readable by other users and could not be made owner-only; chmod 600 it');
-    }
-  }
+  for (const path of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) keepOwnerOnly(path, DATABASE_FILE_MODE, 'a database file', logger);
 }
 
 function openSqlite(file: string, logger?: Logger): SqlDatabase {
