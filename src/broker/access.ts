@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import { TOPIC_KINDS } from '../../collectors/topic.js';
 import { ID_PATTERN } from '../kernel/device.js';
 
 /** Who a connection to the embedded broker is, once authenticated. */
@@ -12,10 +13,12 @@ export type BrokerIdentity =
       readonly deviceId: string;
       /** How it proved it: its own credential, the enrolment secret, or a client certificate naming it. */
       readonly via: 'credential' | 'enrolment' | 'certificate';
-      /** Topics this connection was already allowed to publish on (a device uses three or so). */
-      readonly allowed: Set<string>;
-      /** When it proved it (epoch ms): a credential issued later replaced the one it used. */
-      readonly since: number;
+      /**
+       * The `createdAt` of the credential it proved itself with (via `credential`): another
+       * credential in the database than this one (rotated) ends the connection. Compared for
+       * equality, so engines on one database need not agree on the time.
+       */
+      readonly credentialCreatedAt?: number;
     };
 
 /** Why a connection, publish or subscription was refused; the `reason` label of the counter. */
@@ -34,16 +37,23 @@ export type RefusalReason =
   | 'foreign_topic'
   | 'subscription';
 
-/** What a device's user name and password came to (the devices feature's credential check). */
-export type DeviceCheck = 'ok' | 'unknown' | 'revoked' | 'wrong';
+/**
+ * What a device's user name and password came to (the devices feature's credential check): `ok`
+ * with the matched credential's `createdAt`; without a password (a certificate proved the name)
+ * `live` with it when the device has a credential that is not revoked.
+ */
+export type DeviceCheck = { readonly result: 'ok' | 'live'; readonly createdAt: number } | { readonly result: 'unknown' | 'revoked' | 'wrong' };
 
 export interface BrokerAccessOptions {
   /** First topic level of the fleet's topics (`mqtt.topicPrefix`). */
   readonly topicPrefix: string;
   /** The engine's own identity: its clients may read everything; its client id is reserved to it. */
   readonly engine: { readonly username: string; readonly password: string; readonly clientId: string };
-  /** Checks a device's credential (user name = device id). */
-  checkDevice(username: string, password: string): Promise<DeviceCheck>;
+  /**
+   * Checks a device's credential (user name = device id). `password` undefined: a client
+   * certificate proved the name, and only whether its credential is revoked is looked up (no hash).
+   */
+  checkDevice(username: string, password: string | undefined): Promise<DeviceCheck>;
   /** The site a registered device belongs to; undefined while it is not registered. */
   siteOf(deviceId: string): string | undefined;
   /**
@@ -54,17 +64,22 @@ export interface BrokerAccessOptions {
   readonly logger: Logger;
   readonly metrics?: Registry;
   /**
-   * The brake on guessing: an address that failed this many logins (wrong password, unknown
-   * device, a user name that is no device id) within `windowMs` is refused at once, without a
-   * password check, until the window ends. Default 20 a minute.
+   * The brake on guessing: an address that failed this many logins as one user name (wrong
+   * password, unknown device, a user name that is no device id) within `windowMs` is refused at
+   * once as that user name, without a password check, until the window ends. Default 20 a minute.
+   * Other user names from the same address (its neighbours behind a NAT, the engine's own
+   * collector) are not held back; the engine's user is never throttled.
    */
   readonly failureLimit?: { readonly count: number; readonly windowMs: number };
-  /** The clock credentials are dated by (when a connection proved itself is compared with it). */
+  /** The clock of the failure windows (Date.now by default). */
   readonly now?: () => number;
 }
 
-/** Refusals that say the client guessed: they count against its address. */
-const GUESSES: ReadonlySet<RefusalReason> = new Set(['bad_username', 'unknown_device', 'bad_password', 'engine_password']);
+/** Refusals that say the client guessed: they count against its address and user name. */
+const GUESSES: ReadonlySet<RefusalReason> = new Set(['bad_username', 'unknown_device', 'bad_password']);
+
+/** At most this many address and user name pairs are remembered; the oldest go first. */
+const MAX_FAILURE_ENTRIES = 10_000;
 
 const AUTH_CODES = { BAD_USERNAME_OR_PASSWORD: 4, NOT_AUTHORIZED: 5, IDENTIFIER_REJECTED: 2, SERVER_UNAVAILABLE: 3 } as const;
 
@@ -109,8 +124,8 @@ class RefusalLog {
  * to nothing else, and only the engine's own identity may read the fleet (`#`, `$SYS/#`) or use
  * its client id. Refusals are logged (bounded) and counted in `guardian_mqtt_refused_total`.
  *
- * A publish is checked against the topics the connection was already allowed, a set lookup; the
- * topic is parsed only the first time.
+ * A publish is checked against the device's registered site as it is now, and its last level
+ * against the kinds of the MQTT contract (`collectors/topic.ts`).
  */
 export class BrokerAccess {
   private readonly identities = new WeakMap<Client, BrokerIdentity>();
@@ -119,8 +134,10 @@ export class BrokerAccess {
   private readonly refused: Counter<'action' | 'reason'> | undefined;
   private readonly log: RefusalLog;
   private readonly prefix: string;
-  /** Failed logins per client address in the current window. */
+  /** Failed logins per client address and user name in the current window, oldest first. */
   private readonly failures = new Map<string, { count: number; since: number }>();
+  /** Bumped at every credential change here: a check that overlapped one is made again. */
+  private changes = 0;
   private readonly failureLimit: { readonly count: number; readonly windowMs: number };
 
   private readonly now: () => number;
@@ -153,8 +170,26 @@ export class BrokerAccess {
   }
 
   /** A device identity for a client that proved it is `deviceId`. */
-  static device(deviceId: string, via: 'credential' | 'enrolment' | 'certificate', since = Date.now()): BrokerIdentity {
-    return { kind: 'device', deviceId, via, allowed: new Set(), since };
+  static device(deviceId: string, via: 'credential' | 'enrolment' | 'certificate', credentialCreatedAt?: number): BrokerIdentity {
+    return { kind: 'device', deviceId, via, ...(credentialCreatedAt !== undefined && { credentialCreatedAt }) };
+  }
+
+  /**
+   * A device credential was issued or revoked here (its connections are being closed): a
+   * connection whose check was under way then is checked again, so it cannot stay on with the
+   * credential just replaced.
+   */
+  credentialChanged(): void {
+    this.changes++;
+  }
+
+  /** `checkDevice`, made again when a credential changed meanwhile. */
+  private async lookUp(username: string, password: string | undefined): Promise<DeviceCheck> {
+    for (let attempt = 0; ; attempt++) {
+      const before = this.changes;
+      const check = await this.options.checkDevice(username, password);
+      if (this.changes === before || attempt >= 2) return check;
+    }
   }
 
   private refuse(action: 'connect' | 'publish' | 'subscribe', reason: RefusalReason, fields: Record<string, unknown>, message: string): void {
@@ -172,45 +207,62 @@ export class BrokerAccess {
   ): Promise<BrokerIdentity> {
     const address = remoteAddress(client);
     const fail = (code: 2 | 3 | 4 | 5, reason: RefusalReason, message: string, extra: Record<string, unknown> = {}): never => {
-      if (GUESSES.has(reason)) this.noteFailure(address);
+      if (GUESSES.has(reason)) this.noteFailure(address, username);
       this.refuse('connect', reason, { clientId: client.id, username, address, ...extra }, message);
       throw new AuthError(code, message);
     };
     const run = async (): Promise<BrokerIdentity> => {
       const { engine } = this.options;
-      if (this.throttled(address)) {
-        return fail(AUTH_CODES.NOT_AUTHORIZED, 'throttled', `MQTT connection refused: more than ${this.failureLimit.count} failed logins from this address within ${this.failureLimit.windowMs / 1000} s`);
-      }
+      const unavailable = (error: unknown, device: string): never => {
+        this.options.logger.error({ err: error, device }, 'could not check a device credential');
+        return fail(AUTH_CODES.SERVER_UNAVAILABLE, 'unavailable', 'MQTT connection refused: device credentials cannot be checked now');
+      };
       let identity: BrokerIdentity;
       const isEngineUser = username !== undefined && timingSafeEqual(digest(username), this.engineUser);
       if (presetIdentity && username === undefined) {
-        // A certificate proves the name; a revoked credential still shuts the device out.
-        if (presetIdentity.kind === 'device' && (await this.options.checkDevice(presetIdentity.deviceId, '').catch(() => 'unknown' as const)) === 'revoked') {
-          return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a certificate of a device whose credential is revoked refused', { device: presetIdentity.deviceId });
+        // A certificate proves the name; a revoked credential still shuts the device out, and
+        // while that cannot be looked up the device waits (it is not let in unchecked).
+        if (presetIdentity.kind === 'device') {
+          let check: DeviceCheck;
+          try {
+            check = await this.lookUp(presetIdentity.deviceId, undefined);
+          } catch (error) {
+            return unavailable(error, presetIdentity.deviceId);
+          }
+          if (check.result === 'revoked') {
+            return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a certificate of a device whose credential is revoked refused', { device: presetIdentity.deviceId });
+          }
         }
         identity = presetIdentity;
       } else if (username === undefined || username === '') {
         return fail(AUTH_CODES.NOT_AUTHORIZED, 'anonymous', 'MQTT connection without credentials refused');
       } else if (isEngineUser) {
+        // Before the brake: guesses at the engine's user (a 192-bit secret, compared in constant
+        // time) must not lock the engine's own collector out.
         if (!password || !timingSafeEqual(digest(password), this.enginePassword)) {
           return fail(AUTH_CODES.BAD_USERNAME_OR_PASSWORD, 'engine_password', "MQTT connection as the engine's user with a wrong password refused");
         }
         identity = { kind: 'engine' };
+      } else if (this.throttled(address, username)) {
+        return fail(
+          AUTH_CODES.NOT_AUTHORIZED,
+          'throttled',
+          `MQTT connection refused: more than ${this.failureLimit.count} failed logins as this user name from this address within ${this.failureLimit.windowMs / 1000} s`,
+        );
       } else if (!ID_PATTERN.test(username)) {
         return fail(AUTH_CODES.BAD_USERNAME_OR_PASSWORD, 'bad_username', 'MQTT connection with a user name that is no device id refused');
       } else {
         const secret = password?.toString('utf8') ?? '';
         let check: DeviceCheck;
         try {
-          check = await this.options.checkDevice(username, secret);
+          check = await this.lookUp(username, secret);
         } catch (error) {
-          this.options.logger.error({ err: error, username }, 'could not check a device credential');
-          return fail(AUTH_CODES.SERVER_UNAVAILABLE, 'unavailable', 'MQTT connection refused: device credentials cannot be checked now');
+          return unavailable(error, username);
         }
-        if (check === 'ok') identity = BrokerAccess.device(username, 'credential', this.now());
-        else if (check === 'unknown' && this.isEnrolmentSecret(password)) identity = BrokerAccess.device(username, 'enrolment', this.now());
-        else if (check === 'revoked') return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a revoked device credential refused');
-        else if (check === 'wrong') return fail(AUTH_CODES.BAD_USERNAME_OR_PASSWORD, 'bad_password', 'MQTT connection with a wrong device password refused');
+        if (check.result === 'ok') identity = BrokerAccess.device(username, 'credential', check.createdAt);
+        else if (check.result === 'unknown' && this.isEnrolmentSecret(password)) identity = BrokerAccess.device(username, 'enrolment');
+        else if (check.result === 'revoked') return fail(AUTH_CODES.NOT_AUTHORIZED, 'revoked', 'MQTT connection with a revoked device credential refused');
+        else if (check.result === 'wrong' || check.result === 'live') return fail(AUTH_CODES.BAD_USERNAME_OR_PASSWORD, 'bad_password', 'MQTT connection with a wrong device password refused');
         else return fail(AUTH_CODES.NOT_AUTHORIZED, 'unknown_device', 'MQTT connection of a device without a credential refused');
       }
       // The engine's client id is its own: taking it over would cut the collector off.
@@ -231,27 +283,32 @@ export class BrokerAccess {
     return run();
   }
 
-  private throttled(address: string | undefined): boolean {
-    const entry = address === undefined ? undefined : this.failures.get(address);
+  private throttled(address: string | undefined, username: string): boolean {
+    if (address === undefined) return false;
+    const key = failureKey(address, username);
+    const entry = this.failures.get(key);
     if (!entry) return false;
-    if (Date.now() - entry.since >= this.failureLimit.windowMs) {
-      this.failures.delete(address!);
+    if (this.now() - entry.since >= this.failureLimit.windowMs) {
+      this.failures.delete(key);
       return false;
     }
     return entry.count >= this.failureLimit.count;
   }
 
-  private noteFailure(address: string | undefined): void {
-    if (address === undefined) return;
-    const now = Date.now();
-    const entry = this.failures.get(address);
+  private noteFailure(address: string | undefined, username: string | undefined): void {
+    if (address === undefined || username === undefined) return;
+    const key = failureKey(address, username);
+    const now = this.now();
+    const entry = this.failures.get(key);
     if (entry && now - entry.since < this.failureLimit.windowMs) {
       entry.count++;
       return;
     }
-    // Bounded: one entry per address that failed within a window.
-    if (this.failures.size >= 10_000) this.failures.clear();
-    this.failures.set(address, { count: 1, since: now });
+    // A new window goes to the end of the map (insertion order), so the first entries are the oldest.
+    this.failures.delete(key);
+    // Bounded: the oldest windows make room; the brakes of the others hold.
+    while (this.failures.size >= MAX_FAILURE_ENTRIES) this.failures.delete(this.failures.keys().next().value!);
+    this.failures.set(key, { count: 1, since: now });
   }
 
   private isEnrolmentSecret(password: Buffer | undefined): boolean {
@@ -265,11 +322,7 @@ export class BrokerAccess {
     if (!client) return true;
     const identity = this.identities.get(client);
     if (identity?.kind === 'engine') return true;
-    if (identity && identity.allowed.has(topic)) return true;
-    if (identity && this.ownTopic(identity.deviceId, topic)) {
-      if (identity.allowed.size < 64) identity.allowed.add(topic);
-      return true;
-    }
+    if (identity && this.ownTopic(identity.deviceId, topic)) return true;
     this.refuse(
       'publish',
       'foreign_topic',
@@ -279,14 +332,19 @@ export class BrokerAccess {
     return false;
   }
 
-  /** `{prefix}/{site}/{device}/…` with the device's registered site (any site before it is registered). */
+  /**
+   * `{prefix}/{site}/{device}/{kind}` with the device's registered site (any site before it is
+   * registered) and a kind of the MQTT contract.
+   */
   private ownTopic(deviceId: string, topic: string): boolean {
     if (!topic.startsWith(this.prefix)) return false;
     const siteEnd = topic.indexOf('/', this.prefix.length);
     if (siteEnd <= this.prefix.length) return false;
     const site = topic.slice(this.prefix.length, siteEnd);
     const deviceStart = siteEnd + 1;
-    if (!topic.startsWith(`${deviceId}/`, deviceStart) || topic.length <= deviceStart + deviceId.length + 1) return false;
+    if (!topic.startsWith(`${deviceId}/`, deviceStart)) return false;
+    const kind = topic.slice(deviceStart + deviceId.length + 1);
+    if (!(TOPIC_KINDS as readonly string[]).includes(kind)) return false;
     const registered = this.options.siteOf(deviceId);
     return registered === undefined ? ID_PATTERN.test(site) : registered === site;
   }
@@ -312,8 +370,9 @@ export class BrokerAccess {
 
   /**
    * Connected scanners whose proof no longer holds by the credentials as they are now in the
-   * database (changed by another engine, say): a credential revoked, or issued after the
-   * connection proved itself (rotated, or given to a scanner that had enrolled).
+   * database (changed by another engine, say): a credential revoked, or another one than the
+   * connection proved itself with (rotated, or given to a scanner that had enrolled). Credentials
+   * are told apart by `createdAt`, compared for equality: no clocks are compared.
    */
   outdated(clients: Iterable<Client>, credentials: ReadonlyMap<string, { readonly createdAt: number; readonly revokedAt?: number }>): Client[] {
     const out: Client[] = [];
@@ -324,7 +383,7 @@ export class BrokerAccess {
       const live = held !== undefined && held.revokedAt === undefined;
       const stale =
         identity.via === 'credential'
-          ? !live || held.createdAt > identity.since
+          ? !live || held.createdAt !== identity.credentialCreatedAt
           : identity.via === 'enrolment'
             ? held !== undefined
             : held?.revokedAt !== undefined;
@@ -351,6 +410,10 @@ function sameIdentity(a: BrokerIdentity, b: BrokerIdentity): boolean {
 
 function describe(identity: BrokerIdentity): string {
   return identity.kind === 'engine' ? 'engine' : `device ${identity.deviceId} (${identity.via})`;
+}
+
+function failureKey(address: string, username: string): string {
+  return `${address}\n${username}`;
 }
 
 function remoteAddress(client: Client): string | undefined {

@@ -195,6 +195,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     port,
     ...(tlsUrl && { tlsUrl }),
     disconnectDevice: (deviceId) => {
+      access.credentialChanged();
       const clients = access.clientsOf(deviceId, Object.values(clientsById()).filter((c): c is Client => c !== undefined));
       for (const client of clients) client.close();
       return clients.length;

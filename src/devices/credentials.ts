@@ -71,8 +71,12 @@ export interface DeviceCredentialInfo {
   readonly revokedAt?: number;
 }
 
-/** What a connection's user name and password came to. */
-export type CredentialCheck = 'ok' | 'unknown' | 'revoked' | 'wrong';
+/**
+ * What a connection's user name and password came to: `ok` with the `createdAt` of the credential
+ * that matched (it tells that credential from a later one). Without a password (a client
+ * certificate proved the name), `live` with it when the device has a credential not revoked.
+ */
+export type CredentialCheck = { readonly result: 'ok' | 'live'; readonly createdAt: number } | { readonly result: 'unknown' | 'revoked' | 'wrong' };
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -136,19 +140,24 @@ export class DeviceCredentialService {
     return this.store.list();
   }
 
-  /** Checks a connection's user name (the device id) and password. */
-  async check(username: string, password: string): Promise<CredentialCheck> {
+  /**
+   * Checks a connection's user name (the device id) and password. Without a password only the
+   * credential's state is read (one indexed read, nothing hashed): `live`, `revoked` or `unknown`.
+   */
+  async check(username: string, password: string | undefined): Promise<CredentialCheck> {
     const stored = await this.store.get(username);
-    if (!stored) return 'unknown';
-    if (stored.revokedAt !== undefined) return 'revoked';
+    if (!stored) return { result: 'unknown' };
+    if (stored.revokedAt !== undefined) return { result: 'revoked' };
+    const ok = { result: 'ok', createdAt: stored.createdAt } as const;
+    if (password === undefined) return { result: 'live', createdAt: stored.createdAt };
     const given = digest(password);
     const cached = this.verified.get(username);
-    if (cached && cached.hash === stored.secretHash && timingSafeEqual(cached.digest, given)) return 'ok';
-    if (!(await this.verify(password, stored.secretHash))) return 'wrong';
+    if (cached && cached.hash === stored.secretHash && timingSafeEqual(cached.digest, given)) return ok;
+    if (!(await this.verify(password, stored.secretHash))) return { result: 'wrong' };
     // Bounded: one entry per device that connected.
     if (this.verified.size >= 100_000) this.verified.clear();
     this.verified.set(username, { hash: stored.secretHash, digest: given });
-    return 'ok';
+    return ok;
   }
 }
 

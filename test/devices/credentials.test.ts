@@ -86,26 +86,26 @@ for (const engine of engines) {
       expect(issued.password).toMatch(/^[A-Za-z0-9_-]{32}$/);
       const rows = await sql.db.selectFrom('device_credentials' as never).selectAll().execute();
       expect(JSON.stringify(rows)).not.toContain(issued.password);
-      expect(await service.check('MR-1', issued.password)).toBe('ok');
-      expect(await service.check('MR-1', 'guess')).toBe('wrong');
-      expect(await service.check('MR-2', issued.password)).toBe('unknown');
+      expect((await service.check('MR-1', issued.password)).result).toBe('ok');
+      expect((await service.check('MR-1', 'guess')).result).toBe('wrong');
+      expect((await service.check('MR-2', issued.password)).result).toBe('unknown');
       expect(await service.get('MR-1')).toEqual({ deviceId: 'MR-1', username: 'MR-1', createdAt: now, createdBy: 'admin' });
 
       now += 1_000;
       const rotated = await service.issue('MR-1', 'supervisor-chen');
       expect(rotated.rotated).toBe(true);
-      expect(await service.check('MR-1', issued.password)).toBe('wrong');
-      expect(await service.check('MR-1', rotated.password)).toBe('ok');
+      expect((await service.check('MR-1', issued.password)).result).toBe('wrong');
+      expect((await service.check('MR-1', rotated.password)).result).toBe('ok');
 
       now += 1_000;
       expect(await service.revoke('MR-1')).toBe(true);
       expect(await service.revoke('MR-1')).toBe(false);
-      expect(await service.check('MR-1', rotated.password)).toBe('revoked');
+      expect((await service.check('MR-1', rotated.password)).result).toBe('revoked');
       expect(await service.get('MR-1')).toMatchObject({ revokedAt: now });
       // Issuing again after a revocation gives a live credential (not counted as a rotation).
       const renewed = await service.issue('MR-1', 'admin');
       expect(renewed.rotated).toBe(false);
-      expect(await service.check('MR-1', renewed.password)).toBe('ok');
+      expect((await service.check('MR-1', renewed.password)).result).toBe('ok');
     });
 
     it('sees a credential rotated or revoked by another engine on the same database at the next check', async () => {
@@ -113,12 +113,12 @@ for (const engine of engines) {
       const here = new DeviceCredentialService(new DeviceCredentialRepository(sql.db), { iterations: 1_000 });
       const there = new DeviceCredentialService(new DeviceCredentialRepository(sql.db), { iterations: 1_000 });
       const first = await here.issue('CT-9', 'admin');
-      expect(await here.check('CT-9', first.password)).toBe('ok');
+      expect((await here.check('CT-9', first.password)).result).toBe('ok');
       const second = await there.issue('CT-9', 'admin');
-      expect(await here.check('CT-9', first.password)).toBe('wrong');
-      expect(await here.check('CT-9', second.password)).toBe('ok');
+      expect((await here.check('CT-9', first.password)).result).toBe('wrong');
+      expect((await here.check('CT-9', second.password)).result).toBe('ok');
       await there.revoke('CT-9');
-      expect(await here.check('CT-9', second.password)).toBe('revoked');
+      expect((await here.check('CT-9', second.password)).result).toBe('revoked');
     });
 
     it('runs PBKDF2 once per secret: a device reconnecting costs one read', async () => {
@@ -128,17 +128,39 @@ for (const engine of engines) {
       const service = new DeviceCredentialService(store, { iterations: 1_000, verify: (secret, encoded) => (hashed++, verifySecret(secret, encoded)) });
       const issued = await service.issue('CT-1', 'admin');
       const reads = store.gets;
-      for (let i = 0; i < 20; i++) expect(await service.check('CT-1', issued.password)).toBe('ok');
+      for (let i = 0; i < 20; i++) expect((await service.check('CT-1', issued.password)).result).toBe('ok');
       expect(hashed).toBe(1);
       // Each check reads the row (a rotation elsewhere counts at once), and only that.
       expect(store.gets - reads).toBe(20);
       // A wrong secret is never taken from the cache; a rotated hash is verified afresh.
-      expect(await service.check('CT-1', `${issued.password}x`)).toBe('wrong');
+      expect((await service.check('CT-1', `${issued.password}x`)).result).toBe('wrong');
       expect(hashed).toBe(2);
       const rotated = await service.issue('CT-1', 'admin');
-      expect(await service.check('CT-1', rotated.password)).toBe('ok');
-      expect(await service.check('CT-1', rotated.password)).toBe('ok');
+      expect((await service.check('CT-1', rotated.password)).result).toBe('ok');
+      expect((await service.check('CT-1', rotated.password)).result).toBe('ok');
       expect(hashed).toBe(3);
+    });
+
+    it('dates a matching check by its credential, and looks a certificate holder’s credential up without hashing', async () => {
+      const sql = await open();
+      let hashed = 0;
+      let clock = 1_000;
+      const service = new DeviceCredentialService(new DeviceCredentialRepository(sql.db), {
+        iterations: 1_000,
+        now: () => clock,
+        verify: (secret, encoded) => (hashed++, verifySecret(secret, encoded)),
+      });
+      const issued = await service.issue('CT-5', 'admin');
+      expect(await service.check('CT-5', issued.password)).toEqual({ result: 'ok', createdAt: 1_000 });
+      clock = 2_000;
+      const rotated = await service.issue('CT-5', 'admin');
+      expect(await service.check('CT-5', rotated.password)).toEqual({ result: 'ok', createdAt: 2_000 });
+      const before = hashed;
+      expect(await service.check('CT-5', undefined)).toEqual({ result: 'live', createdAt: 2_000 });
+      expect(await service.check('CT-6', undefined)).toEqual({ result: 'unknown' });
+      await service.revoke('CT-5');
+      expect(await service.check('CT-5', undefined)).toEqual({ result: 'revoked' });
+      expect(hashed).toBe(before);
     });
 
     it('lists every credential with its hash, for a broker’s password file', async () => {
