@@ -16,7 +16,7 @@ export function registerEngineMetrics(registry: Registry, engine: RuleEngine): v
     registers: [registry],
     collect() {
       this.reset();
-      for (const alert of engine.list()) this.inc({ state: alert.record.state, grade: alert.record.grade ?? '' });
+      for (const alert of engine.states()) this.inc({ state: alert.record.state, grade: alert.record.grade ?? '' });
     },
   });
 }

@@ -229,6 +229,14 @@ export class RuleEngine {
     this.listeners.push(listener);
   }
 
+  /**
+   * Every alert as held, its message possibly not yet rendered from its latest evaluation: for
+   * readers of state and grade only (metrics, risk summaries), which need no message.
+   */
+  states(): EngineAlert[] {
+    return [...this.alerts.values()];
+  }
+
   /** Every alert, its message rendered from its latest evaluation. */
   list(): EngineAlert[] {
     const out: EngineAlert[] = [];

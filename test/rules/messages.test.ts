@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeDuration } from '../../rules/describe.js';
 import type { EngineAlert } from '../../rules/engine.js';
 import { round } from '../../rules/messages.js';
@@ -193,5 +193,24 @@ describe('messages tell the current figures', () => {
     expect(alertOf(again.engine, 'tube-arcs-daily').message.en).toBe('CT-1 420 tube arcs within 1 day');
     again.engine.onSamples([at('MR-1', 'helium_pressure_psi', 11, 3.8)]);
     expect(alertOf(again.engine, 'helium-pressure-high').message.en).toBe('MR-1 helium pressure 4.3 psig, above 4 psig (as of 2026-11-01 08:09)');
+  });
+});
+
+describe('readers that need no message do not render one', () => {
+  it('/metrics counts alerts by state and grade without rendering their messages; list() renders them', async () => {
+    const { Registry } = await import('prom-client');
+    const { registerEngineMetrics } = await import('../../rules/engine-metrics.js');
+    const { engine } = await shipped();
+    engine.onSamples(minutes(0, 10).map((m) => at('MR-1', 'helium_pressure_psi', m, 4.1)));
+    engine.onSamples(minutes(10, 10).map((m) => at('MR-1', 'helium_pressure_psi', m, 4.4 + m / 100)));
+    // list() is the reader that renders every message; the scrape must not go through it.
+    const rendered = vi.spyOn(engine, 'list');
+    const registry = new Registry();
+    registerEngineMetrics(registry, engine);
+    expect(await registry.getSingleMetricAsString('guardian_alerts')).toMatch(/guardian_alerts\{state="firing",grade="general"\} 1/);
+    expect(engine.states().some((a) => a.ruleId === 'helium-pressure-high')).toBe(true);
+    expect(rendered).not.toHaveBeenCalled();
+    expect(alertOf(engine, 'helium-pressure-high').message.en).toBe('MR-1 helium pressure 4.59 psig, above 4 psig');
+    expect(rendered).toHaveBeenCalled();
   });
 });
