@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { TokenNameTakenError } from '../auth/tokens.js';
+import { ReservedTokenNameError, TokenNameTakenError } from '../auth/tokens.js';
 import { DeviceConflictError, UnknownSiteError } from '../kernel/device.js';
 import { SilenceConflictError } from '../silences/silence-service.js';
 import { WorkOrderError } from '../workorders/service.js';
@@ -48,6 +48,7 @@ const DOMAIN_ERRORS = [
   answer(UnknownSiteError, () => ({ status: 422, code: 'unknown_site' })),
   answer(SilenceConflictError, () => ({ status: 409, code: 'conflict' })),
   answer(TokenNameTakenError, () => ({ status: 409, code: 'name_taken' })),
+  answer(ReservedTokenNameError, () => ({ status: 400, code: 'reserved_name' })),
   // Work-order errors carry their answer (not found, a transition the state machine refuses with the allowed actions, …).
   answer(WorkOrderError, (e) => ({ status: e.status, code: e.code, details: e.details })),
 ];
