@@ -7,13 +7,7 @@ import { ID_PATTERN } from '../kernel/device.js';
 import { migrateToLatest, openSqlDatabase, type SqlDatabase } from '../storage/sql/database.js';
 import { DeviceCredentialRepository } from '../storage/sql/device-credential-repository.js';
 import { SqlDeviceStore } from '../storage/sql/device-repository.js';
-
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from './usage.js';
 
 export const CREDENTIAL_FORMATS = ['mosquitto', 'json', 'emqx'] as const;
 export type CredentialFormat = (typeof CREDENTIAL_FORMATS)[number];

@@ -14,13 +14,7 @@ import { readFleetFile } from '../devices/fleet-file.js';
 import { DEMO_FLEET, type SimulatedDeviceLike } from '../../simulators/fleet.js';
 import { startSimulator } from '../../simulators/publisher.js';
 import { SCENARIOS, scenarioNames } from '../../simulators/scenarios/index.js';
-
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from './usage.js';
 
 function duration(flag: string, text: unknown, min: number): number {
   const ms = parseDuration(String(text));
