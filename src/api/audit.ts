@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { ADMINS } from '../auth/roles.js';
 import type { AuditFilter, StoredAuditEntry } from '../kernel/ports/audit-store.js';
 import type { AuditLog } from './context.js';
 import { ErrorBody } from './errors.js';
@@ -190,7 +191,7 @@ export const auditPlugin = fp(
     app.get(
       '/api/audit',
       {
-        config: { roles: ['admin'] },
+        config: { roles: ADMINS },
         schema: {
           tags: ['access'],
           summary: 'The audit trail: changes asked of the API and refused requests, newest first; ?format=csv exports every match',

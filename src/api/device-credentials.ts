@@ -1,13 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Role } from '../auth/roles.js';
+import { MANAGERS } from '../auth/roles.js';
 import type { ApiContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { IsoTime } from './schemas.js';
 import { iso } from './time-params.js';
-
-/** Who issues, rotates and revokes device credentials. */
-const CREDENTIAL_ROLES: readonly Role[] = ['admin', 'supervisor'];
 
 const CredentialInfo = z.object({
   deviceId: z.string(),
@@ -34,7 +31,8 @@ export const IssuedCredential = z.object({
 export const deviceCredentialRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app, { ctx }) => {
   const credentials = ctx.deviceCredentials;
   if (!credentials) return;
-  const config = { roles: CREDENTIAL_ROLES };
+  // Who issues, rotates and revokes device credentials.
+  const config = { roles: MANAGERS };
   const params = z.object({ id: z.string() });
 
   app.get(

@@ -2,7 +2,7 @@ import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 import type { Grade } from '../../kernel/grades.js';
 import { localYearMonth } from '../../kernel/time/zone.js';
 import type { FaultType } from '../../workorders/clocks.js';
-import type { WorkOrderState } from '../../workorders/state-machine.js';
+import { OPEN_STATES, type WorkOrderState } from '../../workorders/state-machine.js';
 import {
   DuplicateEventError,
   WorkOrderConflictError,
@@ -216,7 +216,7 @@ export class SqlWorkOrderStore implements WorkOrderStore {
       .selectFrom('work_orders')
       .selectAll()
       .where('identity', '=', identity)
-      .where('status', 'in', ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'])
+      .where('status', 'in', [...OPEN_STATES])
       .executeTakeFirst();
     return row && toWorkOrder(row);
   }
@@ -280,7 +280,7 @@ export class SqlWorkOrderStore implements WorkOrderStore {
       .selectFrom('work_orders')
       .select(['id', 'number', 'device_id', 'status', 'grade', 'kind'])
       .where('device_id', 'in', [...new Set(deviceIds)])
-      .where('status', 'in', ['new', 'notified', 'acknowledged', 'responding', 'in_progress', 'on_hold'])
+      .where('status', 'in', [...OPEN_STATES])
       .orderBy('id')
       .execute();
     return rows.map((r) => ({ id: r.id, number: r.number, deviceId: r.device_id, status: r.status as WorkOrderState, grade: r.grade as Grade, kind: r.kind as WorkOrder['kind'] }));
