@@ -64,7 +64,10 @@ export interface RuleCatalogue {
 
 /** The rule engine's alerts, one per device and rule, as it holds them in memory now. */
 export interface AlertQuery {
+  /** Alerts with their messages rendered from the latest figures (what `/api/alerts` shows). */
   list(): readonly EngineAlert[];
+  /** Alerts as held, messages not rendered: for summaries that need states and grades only. */
+  states(): readonly EngineAlert[];
 }
 
 /** Changing silences (maintenance windows); the silences feature keeps the engine's index in step. */

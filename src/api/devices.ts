@@ -80,7 +80,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (a
   const risks = async (devices: readonly RegisteredDevice[]): Promise<Map<string, Risk>> => {
     const wanted = new Set(devices.map((d) => d.id));
     const open = new Map<string, EngineAlert[]>();
-    for (const alert of ctx.alerts.list()) {
+    for (const alert of ctx.alerts.states()) {
       if (!wanted.has(alert.deviceId) || !OPEN_ALERT_STATES.includes(alert.record.state)) continue;
       const list = open.get(alert.deviceId);
       if (list) list.push(alert);

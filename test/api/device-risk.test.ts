@@ -93,6 +93,15 @@ function describeDeviceRisk(title: string, makeTarget: (() => Target) | undefine
       }
     });
 
+    it('summarises risk from the alerts as held, without rendering every alert message', async () => {
+      const before = api.renderedListCalls;
+      expect((await api.call(api.tokens.engineer, 'GET', '/api/devices')).status).toBe(200);
+      expect((await api.call(api.tokens.engineer, 'GET', '/api/devices/MR-1')).status).toBe(200);
+      expect(api.renderedListCalls - before).toBe(0);
+      expect((await api.call(api.tokens.engineer, 'GET', '/api/alerts')).status).toBe(200);
+      expect(api.renderedListCalls - before).toBe(1);
+    });
+
     it('a hospital token lists its own site’s scanners, with their risk, and no other site’s', async () => {
       const own = await api.call(api.tokens.hospital, 'GET', '/api/devices');
       expect(own.status).toBe(200);

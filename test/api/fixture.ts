@@ -48,6 +48,8 @@ export interface ApiFixture {
   alerts: EngineAlert[];
   /** How often the API asked for open work orders (one query per call). */
   openOfCalls: number;
+  /** How often the API asked for alerts with their messages rendered (`list`, not `states`). */
+  renderedListCalls: number;
   /** A token of each role (the hospital's limited to h1). */
   readonly tokens: Readonly<Record<Role, string>>;
   call(token: string | null, method: string, url: string, payload?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Record<string, unknown> & { items?: Array<Record<string, unknown>> } }>;
@@ -90,7 +92,13 @@ export async function apiFixture(options: { url?: string; http?: ApiHttpSettings
     ...(options.http && { http: options.http }),
     registry,
     rules,
-    alerts: { list: () => fixture.alerts },
+    alerts: {
+      list: () => {
+        fixture.renderedListCalls++;
+        return fixture.alerts;
+      },
+      states: () => fixture.alerts,
+    },
     workOrders,
     workOrderQuery,
     silenceQuery: new SilenceRepository(sql.db),
@@ -116,6 +124,7 @@ export async function apiFixture(options: { url?: string; http?: ApiHttpSettings
     metrics,
     alerts: [],
     openOfCalls: 0,
+    renderedListCalls: 0,
     tokens,
     async call(token, method, url, payload, headers = {}) {
       const response = await app.inject({

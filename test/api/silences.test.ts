@@ -75,7 +75,7 @@ describe('silences API', () => {
     const ctx: ApiContext = {
       registry,
       rules,
-      alerts: { list: () => [] },
+      alerts: { list: () => [], states: () => [] },
       workOrders: {} as WorkOrderDesk,
       workOrderQuery: {} as WorkOrderQuery,
       tokens,

@@ -111,7 +111,7 @@ describe('POST /api/tokens names', () => {
     const ctx: ApiContext = {
       registry,
       rules: new RuleSet(join(import.meta.dirname, '../../rules/packs')),
-      alerts: { list: () => [] },
+      alerts: { list: () => [], states: () => [] },
       workOrders: {} as ApiContext['workOrders'],
       workOrderQuery: {} as ApiContext['workOrderQuery'],
       tokens: new TokenService(new ApiTokenRepository(sql.db)),

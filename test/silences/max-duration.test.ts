@@ -144,7 +144,7 @@ describe('the silences API refuses silences over the limit', () => {
     const ctx: ApiContext = {
       registry,
       rules,
-      alerts: { list: () => [] },
+      alerts: { list: () => [], states: () => [] },
       workOrders: {} as ApiContext['workOrders'],
       workOrderQuery: {} as ApiContext['workOrderQuery'],
       tokens: new TokenService(new ApiTokenRepository(sql.db)),
