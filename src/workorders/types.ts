@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Grade } from '../kernel/grades.js';
+import type { NoticeKind } from '../kernel/notices.js';
 import type { FaultType } from './clocks.js';
 import type { WorkOrderState } from './state-machine.js';
 
@@ -112,6 +113,11 @@ export type NewEvent = Omit<WorkOrderEvent, 'id' | 'workOrderId'> & {
    * the same key again fails with `DuplicateEventError`, and with it the change it came with.
    */
   readonly key?: string;
+  /**
+   * People are told of this entry: the store records a notice of this kind in the notice outbox
+   * in the same transaction as the entry (and the change it comes with), for the notify feature.
+   */
+  readonly notice?: NoticeKind;
 };
 /** Fields a change may set; `undefined` leaves a field as it is, `null` clears it. */
 export type WorkOrderPatch = { readonly [K in keyof Omit<WorkOrder, 'id' | 'number' | 'identity' | 'createdAt' | 'version'>]?: WorkOrder[K] | null };
