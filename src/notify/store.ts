@@ -146,7 +146,21 @@ export interface NotificationStore {
    * is skipped) and the escalation steps, and marks the notice done. False (nothing written) when
    * this consumer no longer holds the claim.
    */
-  planNotice(noticeId: number, deliveries: readonly NewDelivery[], steps: ReadonlyArray<{ readonly level: number; readonly dueAt: number }>): Promise<boolean>;
+  planNotice(
+    noticeId: number,
+    deliveries: readonly NewDelivery[],
+    steps: ReadonlyArray<{ readonly level: number; readonly dueAt: number }>,
+    options?: {
+      /**
+       * A new call (the fault escalated, the work order reopened) replaces the chain of earlier
+       * notices: the work order's pending escalation steps of other notices are marked cancelled
+       * in the same transaction.
+       */
+      readonly supersede?: boolean;
+    },
+  ): Promise<boolean>;
+  /** Adds deliveries outside a plan (a person's next channel after a permanent failure); a delivery id recorded already is skipped. Returns how many were added. */
+  addDeliveries(deliveries: readonly NewDelivery[]): Promise<number>;
   /** Gives a claimed notice back, not to be claimed again before `retryAt`. */
   failNotice(noticeId: number, error: string, retryAt: number): Promise<boolean>;
 
