@@ -201,6 +201,8 @@ export interface NotificationStore {
 
   /** Records a link's use; true the first time, false when it was used before. */
   useLink(linkId: string, workOrderId: number, person: string, at: number): Promise<boolean>;
+  /** When a link was used, if it was (the confirmation page says so instead of offering the button). */
+  linkUse(linkId: string): Promise<{ readonly at: number; readonly person: string } | undefined>;
 
   /** Deletes finished notices, deliveries and their attempts older than `before`; returns how many deliveries. */
   purge(before: number): Promise<number>;
