@@ -11,6 +11,7 @@ import type { DeadLetterStore } from '../kernel/ports/dead-letter-store.js';
 import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
 import type { DeviceEventStore } from '../kernel/ports/device-event-store.js';
 import type { TelemetryStore } from '../kernel/ports/telemetry-store.js';
+import type { NotifyService } from '../notify/service.js';
 import type { Silence, SilenceSpec } from '../silences/schedule.js';
 import type { ClockStatus } from '../workorders/clocks.js';
 import type { ManualWorkOrderInput, TransitionInput } from '../workorders/service.js';
@@ -154,6 +155,12 @@ export interface DeviceCredentialDesk {
   get(deviceId: string): Promise<{ deviceId: string; username: string; createdAt: number; createdBy: string; revokedAt?: number } | undefined>;
 }
 
+/** Pushes as people see them: the notify feature's service. */
+export type NotifyDesk = Pick<
+  NotifyService,
+  'enabled' | 'people' | 'channelIds' | 'onCall' | 'overrides' | 'addOverride' | 'removeOverride' | 'deliveries' | 'checkLink' | 'acknowledgeByLink' | 'test'
+>;
+
 /** What the API plugins need; the server composes them with it. */
 export interface ApiContext {
   readonly http?: ApiHttpSettings;
@@ -172,6 +179,8 @@ export interface ApiContext {
   readonly tokens: ApiTokens;
   /** Devices' MQTT credentials; the engine always gives them (absent in tests of other areas). */
   readonly deviceCredentials?: DeviceCredentialDesk;
+  /** Pushes: on call, overrides, the delivery log, acknowledge links; the engine always gives it (absent in tests of other areas). */
+  readonly notify?: NotifyDesk;
   /** Where requests are recorded; the engine always gives one (absent in tests of other areas). */
   readonly audit?: AuditLog;
   readonly metrics: Registry;

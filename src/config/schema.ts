@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { FAULT_TYPES } from '../kernel/catalogue/fault-types.js';
 import { parseDuration } from '../kernel/time/duration.js';
+import { NotifySettingsSchema } from '../notify/settings.js';
 
 /** A duration setting: milliseconds or text such as `30s`, `14d`. */
 const duration = (fallback: string) =>
@@ -271,6 +272,8 @@ export const ConfigSchema = z
         maxDuration: duration('30d').refine((ms) => ms >= 60_000, 'must be at least 1m'),
       })
       .prefault({}),
+    /** Pushes to the people on call: channels, people, rosters, escalation (`src/notify/settings.ts`, design §7). */
+    notify: NotifySettingsSchema.prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {

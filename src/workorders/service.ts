@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { formatLocalMinute, messageAtRaising, type AlertChange, type AlertTransition } from '../kernel/alerts.js';
 import { compareGrades, GRADES, type Grade } from '../kernel/grades.js';
 import type { FaultType } from '../kernel/catalogue/fault-types.js';
+import type { NoticeKind } from '../kernel/notices.js';
 import type { RegisteredDevice } from '../kernel/device.js';
 import type { DeviceDirectory } from '../kernel/ports/device-directory.js';
 import { DEFAULT_CLOCK_POLICY, workOrderClocks, type ClockPolicy, type ClockStatus } from './clocks.js';
@@ -250,7 +251,7 @@ export class WorkOrderService {
       if (latest?.status === 'resolved') {
         // The fix did not hold: the same work order goes back to work.
         await this.change(latest, { status: 'in_progress', alertState: 'firing', grade: moreSerious(latest.grade, grade), resolvedAt: null, resolvedBy: null, feedbackAt: null, resolutionSuggestedAt: null, updatedAt: now }, [
-          { ts: now, actor: SYSTEM_ACTOR, kind: 'transition', from: 'resolved', to: 'in_progress', note: `告警再次触发 / alert fired again: ${change.message.zh}`, data, ...keyed },
+          { ts: now, actor: SYSTEM_ACTOR, kind: 'transition', from: 'resolved', to: 'in_progress', note: `告警再次触发 / alert fired again: ${change.message.zh}`, data, notice: 'reopened', ...keyed },
         ]);
         logger.info({ ...fields, workOrder: latest.number, ...(reconciled && { reconciled: true }) }, 'resolved work order reopened: its alert fired again');
         return;
@@ -284,20 +285,32 @@ export class WorkOrderService {
           alertState: 'firing',
           ...(kind === 'planned' && forecast && { plannedDueAt: forecast.earliest }),
         },
-        { ts: now, actor: SYSTEM_ACTOR, kind: 'created', to: 'new', note: change.message.zh, data, ...keyed },
+        { ts: now, actor: SYSTEM_ACTOR, kind: 'created', to: 'new', note: change.message.zh, data, notice: 'opened', ...keyed },
         this.timeZone(change.siteId),
       );
       if (created) {
         if (reconciled) logger.warn({ ...fields, workOrder: workOrder.number, kind }, 'work order opened by reconciliation: its alert was firing without one');
         else logger.info({ ...fields, workOrder: workOrder.number, kind }, 'work order opened by an alert');
       } else if (!reconciled) {
-        await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), resolutionSuggestedAt: null, updatedAt: now }, [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: change.message.zh, data, ...keyed }]);
+        // Firing again at a more serious grade than the open work order's calls people again.
+        const raised = compareGrades(grade, workOrder.grade) > 0;
+        await this.change(workOrder, { alertState: 'firing', grade: moreSerious(workOrder.grade, grade), resolutionSuggestedAt: null, updatedAt: now }, [
+          { ts: now, actor: SYSTEM_ACTOR, kind: 'alert_refired', note: change.message.zh, data, ...(raised && { notice: 'escalated' as const }), ...keyed },
+        ]);
       }
       return;
     }
     const open = (await store.list({ identity })).find((w) => isOpen(w.status) || w.status === 'resolved');
     if (!open) return;
-    const alertResolvedEvent = (): NewEvent => ({ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_resolved', note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order', data, ...keyed });
+    const alertResolvedEvent = (): NewEvent => ({
+      ts: now,
+      actor: SYSTEM_ACTOR,
+      kind: 'alert_resolved',
+      note: '告警已恢复，建议核实后解决工单 / the alert resolved; confirm and resolve the work order',
+      data,
+      notice: 'recovered',
+      ...keyed,
+    });
     if (t.kind === 'escalated' && grade) {
       // The title follows the escalation, saying when; a planned work order is due by the nearer forecast.
       const raisedTo = compareGrades(grade, open.grade) > 0;
@@ -306,7 +319,7 @@ export class WorkOrderService {
       await this.change(
         open,
         { grade: moreSerious(open.grade, grade), ...(raisedTo && { title: escalated.zh, phenomenon: `${escalated.zh}\n${escalated.en}` }), ...(due !== undefined && { plannedDueAt: due }), updatedAt: now },
-        [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...keyed }],
+        [{ ts: now, actor: SYSTEM_ACTOR, kind: 'alert_escalated', note: change.message.zh, data, ...(raisedTo && { notice: 'escalated' as const }), ...keyed }],
       );
     } else if (t.kind === 'resolved' && (open.status === 'new' || open.status === 'notified') && this.closesRecovered(open.grade)) {
       // Nobody has acknowledged it and the fault is gone: closed as recovered by itself, kept in the record.
@@ -323,6 +336,7 @@ export class WorkOrderService {
             to: 'closed',
             note: `自行恢复：告警于 ${recovered} 恢复，确认前已消失，工单自动关闭 / recovered by itself: the alert resolved at ${recovered}, before anyone acknowledged it; closed automatically`,
             data: { ...data, action: 'self_recovered', recoveredAt: t.ts },
+            notice: 'recovered',
             ...keyed,
           },
         ],
@@ -385,7 +399,7 @@ export class WorkOrderService {
         reportedAt: now,
         reportedBy: actor,
       },
-      { ts: now, actor, kind: 'created', to: 'new', note: input.title, data: { channel: input.channel } },
+      { ts: now, actor, kind: 'created', to: 'new', note: input.title, data: { channel: input.channel }, notice: 'opened' },
       this.timeZone(device.site),
     );
     this.options.logger.info({ workOrder: workOrder.number, channel: input.channel, grade: input.grade, device: device.id, actor }, 'work order opened');
@@ -480,6 +494,7 @@ export class WorkOrderService {
       to: result.to,
       ...(input.note && { note: input.note }),
       data: { action: input.action, ...(input.mode && { mode: input.mode }), ...(input.satisfaction !== undefined && { satisfaction: input.satisfaction }), ...(input.resolution && { resolution: input.resolution }) },
+      ...(NOTICE_OF_ACTION[input.action] && { notice: NOTICE_OF_ACTION[input.action] }),
     };
     return this.update(workOrder, patch, [event]);
   }
@@ -540,6 +555,9 @@ export class WorkOrderService {
     return found;
   }
 }
+
+/** Actions people are told of: whoever was told of the fault hears it is resolved, and a reopened one calls again. */
+const NOTICE_OF_ACTION: Partial<Record<WorkOrderAction, NoticeKind>> = { resolve: 'resolved', reopen: 'reopened' };
 
 function moreSerious(a: Grade, b: Grade): Grade {
   return compareGrades(a, b) >= 0 ? a : b;
