@@ -40,8 +40,8 @@ export interface NotifierOptions {
   /** The site's IANA zone (digest time). */
   readonly siteZone: (site: string) => string;
   readonly linkSecret: string;
-  /** Base of the links in messages, without a trailing slash. */
-  readonly publicUrl: string;
+  /** Base of the links in messages, without a trailing slash (read when a message is made: the API's address is known once it listens). */
+  readonly publicUrl: () => string;
   readonly logger: Logger;
   readonly now?: () => number;
   /** Off: notices are marked done without messages (so turning pushes on later does not send old news). */
@@ -481,7 +481,7 @@ export class Notifier {
 
   private item(facts: WorkOrderFacts, person: string, calling: boolean): NotificationItem {
     const token = signAckLink(this.options.linkSecret, { workOrderId: facts.id, person, expiresAt: this.now() + this.settings.linkTtl });
-    const url = `${this.options.publicUrl}/ack/${token}`;
+    const url = `${this.options.publicUrl()}/ack/${token}`;
     const open = facts.status === 'new' || facts.status === 'notified';
     return { workOrder: facts, workOrderUrl: url, ...(calling && open && { ackUrl: url }) };
   }

@@ -83,6 +83,8 @@ export interface TransitionInput {
   readonly resolution?: string;
   readonly satisfaction?: number;
   readonly comment?: string;
+  /** How the person acted, when not through the API (e.g. `link`: the acknowledge link in a message), recorded in the timeline. */
+  readonly channel?: string;
 }
 
 /** How a change reached the service. */
@@ -493,7 +495,7 @@ export class WorkOrderService {
       from: workOrder.status,
       to: result.to,
       ...(input.note && { note: input.note }),
-      data: { action: input.action, ...(input.mode && { mode: input.mode }), ...(input.satisfaction !== undefined && { satisfaction: input.satisfaction }), ...(input.resolution && { resolution: input.resolution }) },
+      data: { action: input.action, ...(input.channel && { channel: input.channel }), ...(input.mode && { mode: input.mode }), ...(input.satisfaction !== undefined && { satisfaction: input.satisfaction }), ...(input.resolution && { resolution: input.resolution }) },
       ...(NOTICE_OF_ACTION[input.action] && { notice: NOTICE_OF_ACTION[input.action] }),
     };
     return this.update(workOrder, patch, [event]);
