@@ -320,6 +320,122 @@ function buildMigrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('audit_log_actor').on('audit_log').columns(['actor', 'at']).execute();
       },
     },
+    '0009_notify': {
+      async up(db: Kysely<unknown>) {
+        const id = dialect === 'sqlite' ? 'integer' : 'bigint';
+        // The notice outbox: a row per timeline entry people are told of, written by the work-order
+        // store in the transaction of the change that causes it, and planned into deliveries by one
+        // engine at a time (claimed with a lease, like the alert outbox). Done rows are kept for a
+        // while, then purged.
+        await db.schema
+          .createTable('notices')
+          .addColumn('id', id, serial)
+          .addColumn('work_order_id', id, (c) => c.notNull().references('work_orders.id'))
+          .addColumn('event_id', id, (c) => c.notNull().references('work_order_events.id'))
+          .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+          // The work order's grade after the change: what the escalation policy is chosen by.
+          .addColumn('grade', 'varchar(16)', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          // Not before: a notice whose planning failed waits for its retry here.
+          .addColumn('available_at', 'bigint', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('claimed_by', 'varchar(200)')
+          .addColumn('claimed_until', 'bigint')
+          .addColumn('last_error', 'text')
+          .addColumn('done_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('notices_pending')
+          .on('notices')
+          .columns(['available_at', 'id'])
+          .where(sql<boolean>`done_at is null`)
+          .execute();
+        await db.schema.createIndex('notices_done').on('notices').column('done_at').execute();
+        // One message to one person on one channel. delivery_id is the notification's stable id
+        // (X-Guardian-Delivery): planning the same notice twice adds nothing. A row is claimed by
+        // one sender at a time; digest and responsible are 0 or 1 (SQLite has no boolean).
+        await db.schema
+          .createTable('notify_deliveries')
+          .addColumn('id', id, serial)
+          .addColumn('delivery_id', 'varchar(200)', (c) => c.notNull().unique())
+          .addColumn('work_order_id', id, (c) => c.references('work_orders.id'))
+          // No reference: done notices are purged before the deliveries planned from them finish.
+          .addColumn('notice_id', id)
+          .addColumn('event', 'varchar(16)', (c) => c.notNull())
+          .addColumn('level', 'integer', (c) => c.notNull())
+          .addColumn('person', 'varchar(100)', (c) => c.notNull())
+          .addColumn('channel', 'varchar(64)', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('digest', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('responsible', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('sent_at', 'bigint')
+          .addColumn('last_error', 'text')
+          .addColumn('folded_into', 'varchar(200)')
+          .addColumn('claimed_by', 'varchar(200)')
+          .addColumn('claimed_until', 'bigint')
+          .execute();
+        await db.schema.createIndex('notify_deliveries_due').on('notify_deliveries').columns(['status', 'due_at']).execute();
+        await db.schema.createIndex('notify_deliveries_work_order').on('notify_deliveries').columns(['work_order_id', 'person', 'channel']).execute();
+        await db.schema.createIndex('notify_deliveries_person').on('notify_deliveries').columns(['person', 'created_at']).execute();
+        await db.schema.createIndex('notify_deliveries_created').on('notify_deliveries').columns(['created_at', 'id']).execute();
+        // The delivery log: every attempt, by which engine process.
+        await db.schema
+          .createTable('notify_attempts')
+          .addColumn('id', id, serial)
+          .addColumn('delivery', id, (c) => c.notNull().references('notify_deliveries.id'))
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('outcome', 'varchar(16)', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('error', 'text')
+          .addColumn('duration_ms', 'integer')
+          .addColumn('by', 'varchar(200)', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('notify_attempts_delivery').on('notify_attempts').columns(['delivery', 'at']).execute();
+        // A channel's rate-limit window counts what it sent lately.
+        await db.schema.createIndex('notify_attempts_outcome').on('notify_attempts').columns(['outcome', 'at']).execute();
+        // Escalation steps waiting for their time: one per notice and level, so planning or
+        // expanding twice adds none.
+        await db.schema
+          .createTable('notify_escalations')
+          .addColumn('id', id, serial)
+          .addColumn('work_order_id', id, (c) => c.notNull().references('work_orders.id'))
+          .addColumn('notice_id', id, (c) => c.notNull())
+          .addColumn('level', 'integer', (c) => c.notNull())
+          .addColumn('due_at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('claimed_by', 'varchar(200)')
+          .addColumn('claimed_until', 'bigint')
+          .addUniqueConstraint('notify_escalations_step', ['notice_id', 'level'])
+          .execute();
+        await db.schema.createIndex('notify_escalations_due').on('notify_escalations').columns(['status', 'due_at']).execute();
+        // On-call overrides made through the API (swap, leave, holiday); the roster file holds the rest.
+        await db.schema
+          .createTable('oncall_overrides')
+          .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('rotation', 'varchar(64)', (c) => c.notNull())
+          .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+          .addColumn('from_ts', 'bigint', (c) => c.notNull())
+          .addColumn('until_ts', 'bigint', (c) => c.notNull())
+          .addColumn('replaces', 'varchar(100)')
+          .addColumn('replacement', 'varchar(100)', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_by', 'varchar(100)', (c) => c.notNull())
+          .execute();
+        // Acknowledge links used: a link works once.
+        await db.schema
+          .createTable('notify_link_uses')
+          .addColumn('link_id', 'varchar(200)', (c) => c.primaryKey())
+          .addColumn('work_order_id', id, (c) => c.notNull())
+          .addColumn('person', 'varchar(100)', (c) => c.notNull())
+          .addColumn('used_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

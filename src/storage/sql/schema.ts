@@ -124,7 +124,124 @@ export interface SilencesTable {
   expired_at: Millis | null;
 }
 
-export interface Database extends WorkOrderTables {
+/** Counters that start at 0 on insert. */
+type Counter = ColumnType<number, number | undefined, number>;
+
+/** The notice outbox: what people are told of, written with the work-order change that causes it. */
+export interface NoticesTable {
+  id: Generated<number>;
+  work_order_id: number;
+  /** The timeline entry (work_order_events.id) the notice was recorded with. */
+  event_id: number;
+  /** opened | escalated | reopened | recovered | resolved (kernel/notices.ts) */
+  kind: string;
+  /** The work order's grade after the change. */
+  grade: string;
+  created_at: Millis;
+  /** Not handed out before this (retry back-off). */
+  available_at: Millis;
+  /** Times it was claimed. */
+  attempts: Counter;
+  claimed_by: string | null;
+  claimed_until: Millis | null;
+  last_error: string | null;
+  /** Planned into deliveries. */
+  done_at: Millis | null;
+}
+
+/** One message to one person on one channel (notify/store.ts: Delivery). */
+export interface NotifyDeliveriesTable {
+  id: Generated<number>;
+  /** Stable id of the notification to this recipient on this channel (X-Guardian-Delivery), unique. */
+  delivery_id: string;
+  work_order_id: number | null;
+  notice_id: number | null;
+  /** A notice kind, digest or test. */
+  event: string;
+  level: number;
+  person: string;
+  channel: string;
+  due_at: Millis;
+  /** 0 or 1: waits for the person's morning digest. */
+  digest: ColumnType<number, number | undefined, number>;
+  /** 0 or 1: its first success starts the acknowledge clock. */
+  responsible: ColumnType<number, number | undefined, number>;
+  /** pending | sent | failed | cancelled | folded */
+  status: string;
+  /** Attempts to send (holds and folds not counted). */
+  attempts: Counter;
+  created_at: Millis;
+  updated_at: Millis;
+  sent_at: Millis | null;
+  last_error: string | null;
+  /** The delivery id of the digest it went out in. */
+  folded_into: string | null;
+  claimed_by: string | null;
+  claimed_until: Millis | null;
+}
+
+/** The delivery log: one row per attempt. */
+export interface NotifyAttemptsTable {
+  id: Generated<number>;
+  /** notify_deliveries.id */
+  delivery: number;
+  at: Millis;
+  /** sent | retry | failed | held | folded | cancelled */
+  outcome: string;
+  /** HTTP status or SMTP reply code. */
+  status: number | null;
+  error: string | null;
+  duration_ms: number | null;
+  /** The engine process (consumer name) that made it. */
+  by: string;
+}
+
+/** An escalation step waiting for its time: calls `level` of the chain unless acknowledged first. */
+export interface NotifyEscalationsTable {
+  id: Generated<number>;
+  work_order_id: number;
+  notice_id: number;
+  level: number;
+  due_at: Millis;
+  /** pending | done | cancelled */
+  status: string;
+  claimed_by: string | null;
+  claimed_until: Millis | null;
+}
+
+/** An on-call override made through the API (notify/roster-schema.ts has its meaning). */
+export interface OncallOverridesTable {
+  id: string;
+  rotation: string;
+  /** swap | leave | holiday */
+  kind: string;
+  from_ts: Millis;
+  until_ts: Millis;
+  replaces: string | null;
+  replacement: string;
+  reason: string | null;
+  created_at: Millis;
+  created_by: string;
+}
+
+/** Acknowledge links that were used (each works once). */
+export interface NotifyLinkUsesTable {
+  link_id: string;
+  work_order_id: number;
+  person: string;
+  used_at: Millis;
+}
+
+export interface NotifyTables {
+  notices: NoticesTable;
+  notify_deliveries: NotifyDeliveriesTable;
+  notify_attempts: NotifyAttemptsTable;
+  notify_escalations: NotifyEscalationsTable;
+  oncall_overrides: OncallOverridesTable;
+  notify_link_uses: NotifyLinkUsesTable;
+}
+
+export interface Database extends WorkOrderTables, NotifyTables {
   alerts: AlertsTable;
   alert_outbox: AlertOutboxTable;
   sites: SitesTable;
