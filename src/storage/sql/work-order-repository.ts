@@ -158,6 +158,31 @@ function eventRow(workOrderId: number, e: NewEvent) {
   };
 }
 
+/**
+ * Records timeline entries in the transaction of the change they come with, and a notice (the
+ * notify feature's outbox) for each entry that asks for one, naming the entry and the work order's
+ * grade after the change (`grade`, required when an entry has a notice). Rolled back with the
+ * change: a change that fails, or an entry whose key is recorded already, leaves no notice.
+ */
+async function insertEvents(trx: Transaction<Database>, workOrderId: number, events: readonly NewEvent[], grade: string | undefined): Promise<void> {
+  if (events.length === 0) return;
+  if (!events.some((e) => e.notice !== undefined)) {
+    await trx.insertInto('work_order_events').values(events.map((e) => eventRow(workOrderId, e))).execute();
+    return;
+  }
+  // One at a time, in order: a notice names its own entry's id, and the order of the rows a
+  // multi-row INSERT ... RETURNING gives back is not defined.
+  for (const e of events) {
+    const entry = await trx.insertInto('work_order_events').values(eventRow(workOrderId, e)).returning('id').executeTakeFirstOrThrow();
+    if (e.notice === undefined) continue;
+    if (grade === undefined) throw new Error(`work order ${workOrderId}: a notice needs the work order's grade`);
+    await trx
+      .insertInto('notices')
+      .values({ work_order_id: workOrderId, event_id: Number(entry.id), kind: e.notice, grade, created_at: e.ts, available_at: e.ts })
+      .execute();
+  }
+}
+
 /** A timeline entry's key (`dedup_key`) recorded already, on either database. */
 function isDuplicateEventKey(error: unknown): boolean {
   const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
@@ -244,7 +269,7 @@ export class SqlWorkOrderStore implements WorkOrderStore {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await trx.insertInto('work_order_events').values(eventRow(row.id, event)).execute();
+      await insertEvents(trx, row.id, [event], row.grade);
       return toWorkOrder(row);
     });
   }
@@ -316,23 +341,29 @@ export class SqlWorkOrderStore implements WorkOrderStore {
         .returningAll()
         .executeTakeFirst();
       if (!row) throw new WorkOrderConflictError(id);
-      await this.insertEvents(trx, id, events);
+      await insertEvents(trx, id, events, row.grade);
       return toWorkOrder(row);
     });
   }
 
   async addEvents(id: number, events: readonly NewEvent[]): Promise<void> {
-    await recording(this.insertEvents(this.db, id, events), events);
+    if (events.length === 0) return;
+    // One transaction: the entries and their notices are recorded together or not at all.
+    const write = this.db.transaction().execute(async (trx) => {
+      let grade: string | undefined;
+      if (events.some((e) => e.notice !== undefined)) {
+        const row = await trx.selectFrom('work_orders').select('grade').where('id', '=', id).executeTakeFirst();
+        if (!row) throw new Error(`work order ${id} does not exist`);
+        grade = row.grade;
+      }
+      await insertEvents(trx, id, events, grade);
+    });
+    await recording(write, events);
   }
 
   async hasEvent(key: string): Promise<boolean> {
     const row = await this.db.selectFrom('work_order_events').select('id').where('dedup_key', '=', key).executeTakeFirst();
     return row !== undefined;
-  }
-
-  private async insertEvents(db: Kysely<Database> | Transaction<Database>, id: number, events: readonly NewEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await db.insertInto('work_order_events').values(events.map((e) => eventRow(id, e))).execute();
   }
 
   async timeline(id: number): Promise<WorkOrderEvent[]> {
