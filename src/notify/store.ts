@@ -153,8 +153,8 @@ export interface NotificationStore {
     options?: {
       /**
        * A new call (the fault escalated, the work order reopened) replaces the chain of earlier
-       * notices: the work order's pending escalation steps of other notices are marked cancelled
-       * in the same transaction.
+       * notices: the work order's pending escalation steps of earlier notices (smaller ids: an older notice
+       * planned late never cancels a newer chain) are marked cancelled in the same transaction.
        */
       readonly supersede?: boolean;
     },
