@@ -45,6 +45,10 @@ import { AuditTrail } from '../audit/trail.js';
 import { registerAuditMetrics } from '../audit/metrics.js';
 import { AuditRepository } from '../storage/sql/audit-repository.js';
 import { startIngestPipeline, type IngestPipeline } from './ingest-pipeline.js';
+import { kickOnNotices, startNotify } from './notify-wiring.js';
+import type { AlertFacts } from './notify-desk.js';
+import { formatLocalMinute } from '../kernel/alerts.js';
+import { metricDefinition, type Modality } from '../kernel/catalogue/metrics.js';
 import type { SimulatorHandle } from '../../simulators/publisher.js';
 
 export interface GuardianOptions {
@@ -238,8 +242,10 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
 
     // Every alert that should reach a person opens (or adds to) a work order.
     const workOrderStore = new SqlWorkOrderStore(sql.db);
+    // A change that records a notice wakes the notifier at once (it also polls for other engines').
+    let kickNotifier = (): void => undefined;
     const workOrders = new WorkOrderService({
-      store: workOrderStore,
+      store: kickOnNotices(workOrderStore, () => kickNotifier()),
       registry,
       logger: logger.child({ component: 'work-orders' }),
       now,
@@ -266,6 +272,23 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
     await outboxConsumer.start();
     cleanups.push(() => outboxConsumer.stop());
     registerOutboxMetrics(metricsRegistry, outboxConsumer);
+    // Pushes to the people on call; the API's address (the default base of links) is known once it listens.
+    let apiUrl = `http://${config.http.host}:${config.http.port}`;
+    const notify = startNotify({
+      config,
+      db: sql.db,
+      dialect: sql.dialect,
+      workOrders,
+      registry,
+      silences,
+      alertFacts: alertFactsOf(engine, rules, registry),
+      metrics: metricsRegistry,
+      logger,
+      now,
+      publicUrl: () => apiUrl,
+    });
+    kickNotifier = () => notify.notifier.kick();
+    cleanups.push(() => notify.stop());
     const breachCheck = setInterval(() => {
       workOrders.checkBreaches().catch((err: unknown) => logger.error({ err }, 'work-order clock check failed'));
     }, config.workOrders.breachCheck);
@@ -349,6 +372,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
         silenceQuery: silenceRepository,
         tokens,
         deviceCredentials,
+        notify: notify.service,
         audit: auditTrail,
         telemetry,
         deadLetters: deadLetterRepository,
@@ -379,6 +403,7 @@ export async function startGuardian(options: GuardianOptions): Promise<RunningGu
       const address = server.server.address();
       const port = typeof address === 'object' && address ? address.port : config.http.port;
       httpUrl = `http://${config.http.host}:${port}`;
+      apiUrl = httpUrl;
     }
 
     let simulator: SimulatorHandle | undefined;
@@ -494,4 +519,28 @@ function readSettingFile(setting: string, file: string): Buffer {
 
 function failWith(message: string): never {
   throw new Error(message);
+}
+
+/** The live value (with unit) and forecast of a work order's alert, as the engine holds it now. */
+function alertFactsOf(engine: RuleEngine, rules: RuleSet, registry: DeviceRegistry): AlertFacts {
+  return (deviceId, ruleId) => {
+    const alert = engine.states().find((a) => a.deviceId === deviceId && a.ruleId === ruleId);
+    const device = registry.get(deviceId);
+    if (!alert || !device) return undefined;
+    const rule = rules.forDevice(device).find((r) => r.id === ruleId);
+    const metric = rule && 'metric' in rule && typeof rule.metric === 'string' ? metricDefinition(device.modality as Modality, rule.metric) : undefined;
+    const value = alert.record.lastValue;
+    const unit = metric?.unit && metric.unit !== 'count' ? ` ${metric.unit}` : '';
+    const forecast = alert.condition.forecast;
+    const zone = registry.getSite(device.site)?.timezone ?? 'Asia/Shanghai';
+    return {
+      ...(value !== undefined && Number.isFinite(value) && { value: `${Number(value.toFixed(2))}${unit}` }),
+      ...(forecast && {
+        forecast: {
+          zh: `预计约于 ${formatLocalMinute(zone, forecast.crossingAt)} 越限（最早 ${formatLocalMinute(zone, forecast.earliest)}）`,
+          en: `forecast to cross its limit around ${formatLocalMinute(zone, forecast.crossingAt)} (earliest ${formatLocalMinute(zone, forecast.earliest)})`,
+        },
+      }),
+    };
+  };
 }
