@@ -35,10 +35,10 @@ const common = {
   /** Longest one attempt may take. */
   timeout: durationSetting('10s'),
 };
-const perMinute = (fallback?: number) => {
-  const base = z.coerce.number().int().min(1).max(100_000);
-  return fallback === undefined ? base.optional() : base.default(fallback);
-};
+const perMinuteBase = () => z.coerce.number().int().min(1).max(100_000);
+/** Messages a minute the receiver takes: set by default for the robots, unlimited unless set for the others. */
+const perMinute = (fallback: number) => perMinuteBase().default(fallback);
+const perMinuteOptional = () => perMinuteBase().optional();
 
 export const WecomChannelSchema = z.strictObject({
   type: z.literal('wecom'),
@@ -60,7 +60,7 @@ export const WebhookChannelSchema = z.strictObject({
   url: httpUrl,
   secret: z.string().min(16, 'must be at least 16 characters').optional().describe('signs each request: X-Guardian-Signature: sha256=<HMAC-SHA256 of timestamp + "." + body>'),
   headers: z.record(z.string().min(1), z.string()).default({}),
-  perMinute: perMinute(),
+  perMinute: perMinuteOptional(),
   ...common,
 });
 
@@ -70,7 +70,7 @@ export const EmailChannelSchema = z.strictObject({
   from: z.string().min(3).describe('sender, e.g. "远程守护 <guardian@example.cn>"'),
   /** Check the SMTP server's certificate (off only for a test server). */
   rejectUnauthorized: z.boolean().default(true),
-  perMinute: perMinute(),
+  perMinute: perMinuteOptional(),
   ...common,
 });
 
@@ -79,16 +79,30 @@ export const SmsChannelSchema = z.strictObject({
   url: httpUrl.describe('the SMS gateway'),
   method: z.enum(['POST', 'PUT', 'GET']).default('POST'),
   headers: z.record(z.string().min(1), z.string()).default({}),
-  /** Request body with {{phone}} and {{text}} filled in (JSON-escaped when contentType is JSON, URL-encoded for a form). */
+  /**
+   * Request body with {{phone}} and {{text}} filled in: JSON-escaped when contentType is JSON,
+   * URL-encoded for a form, XML-escaped for XML. With GET it is the query string, URL-encoded
+   * (e.g. `mobile={{phone}}&content={{text}}`). Placeholders in `url` are filled in URL-encoded.
+   */
   body: z.string().default('{"phone":"{{phone}}","text":"{{text}}"}'),
-  contentType: z.string().default('application/json'),
+  contentType: z.string().regex(/^[\w.+-]+\/[\w.+-]+(?:\s*;.*)?$/, 'must be a media type, e.g. application/json').default('application/json'),
   /** Characters of one SMS segment: 70 Chinese characters. */
   segmentChars: z.coerce.number().int().min(10).max(1_000).default(70),
   /** Segments one message may take; longer text is shortened. */
   maxSegments: z.coerce.number().int().min(1).max(10).default(3),
-  perMinute: perMinute(),
+  perMinute: perMinuteOptional(),
   ...common,
+}).superRefine((sms, ctx) => {
+  const template = `${sms.url}\n${sms.body}`;
+  for (const key of ['phone', 'text'] as const) {
+    if (!new RegExp(`\\{\\{\\s*${key}\\s*\\}\\}`).test(template)) ctx.addIssue({ code: 'custom', message: `must contain {{${key}}} (in body or url)`, path: ['body'] });
+  }
+  if (sms.method === 'GET' && /^\s*[{<]/.test(sms.body)) {
+    ctx.addIssue({ code: 'custom', message: 'with method GET the body is the query string, e.g. phone={{phone}}&text={{text}}', path: ['body'] });
+  }
 });
 
 export const ChannelConfigSchema = z.discriminatedUnion('type', [WecomChannelSchema, DingtalkChannelSchema, WebhookChannelSchema, EmailChannelSchema, SmsChannelSchema]);
 export type ChannelConfig = z.output<typeof ChannelConfigSchema>;
+/** The settings of one channel type. */
+export type ChannelConfigOf<T extends ChannelConfig['type']> = Extract<ChannelConfig, { readonly type: T }>;
