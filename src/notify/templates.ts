@@ -174,14 +174,28 @@ function heading(event: NotificationEvent, wo: WorkOrderFacts, lang: Lang): stri
     case 'resolved':
       return zh ? `【已解决】${GRADE_LABELS[wo.grade].zh} ${wo.number}` : `[Resolved] ${capitalise(GRADE_LABELS[wo.grade].en)} ${wo.number}`;
     case 'test':
-      return zh ? '【测试消息】远程守护通知通道测试' : '[Test message] Remote Guardian channel test';
+      return TEST_HEADING[lang];
     case 'digest':
-      return zh ? `【工单汇总】${wo.number}` : `[Digest] ${wo.number}`;
+      return `${digestHeading(1, lang)} ${wo.number}`;
   }
 }
 
 function digestHeading(count: number, lang: Lang): string {
   return lang === 'zh' ? `【工单汇总】共 ${count} 个工单` : `[Digest] ${count} work order${count === 1 ? '' : 's'}`;
+}
+
+const TEST_HEADING: Readonly<Record<Lang, string>> = { zh: '【测试消息】远程守护通知通道测试', en: '[Test message] Remote Guardian channel test' };
+
+/** The one work order a message is about; undefined for a digest (any message with other than one item is shown as one). */
+function singleItem(n: Notification): NotificationItem | undefined {
+  return n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
+}
+
+/** The message's heading: its work order's, or a digest's count (a test without a work order says it is a test). */
+function titleOf(n: Notification, lang: Lang): string {
+  const single = singleItem(n);
+  if (single) return heading(n.event, single.workOrder, lang);
+  return n.items.length === 0 && n.event === 'test' ? TEST_HEADING[lang] : digestHeading(n.items.length, lang);
 }
 
 /** Lines that come before the facts: an escalation step says nobody answered; a test says it is one. */
@@ -420,10 +434,10 @@ export function renderMarkdown(n: Notification, options: MarkdownOptions): Rende
   const flavour = options.flavour ?? 'wecom';
   const sep = flavour === 'dingtalk' ? '\n\n' : '\n';
   const langs = langsOf(n);
-  const single = n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
+  const single = singleItem(n);
   if (!single) {
     if (n.items.length === 0) {
-      const title = heading(n.event, EMPTY, langs[0]!).replace(` ${EMPTY.number}`, '');
+      const title = titleOf(n, langs[0]!);
       return { title, text: cutToBytes([`**${mdInline(title)}**`, ...(options.mention ? [options.mention] : [])].join(sep), options.maxBytes), truncated: false };
     }
     return renderDigestMarkdown(n, options, sep);
@@ -439,25 +453,6 @@ export function renderMarkdown(n: Notification, options: MarkdownOptions): Rende
   const fitted = fitLines(head, body, tail, sep, options.maxBytes, lang === 'zh' ? TRUNCATION_MARK : TRUNCATION_MARK_EN);
   return { title, text: fitted.text, truncated: fitted.truncated };
 }
-
-/** Stands in for the work order of a notification without items, so headings can be made. */
-const EMPTY: WorkOrderFacts = {
-  id: 0,
-  number: '',
-  status: 'new',
-  kind: 'corrective',
-  grade: 'minor',
-  siteId: '',
-  siteName: '',
-  timeZone: 'UTC',
-  deviceId: '',
-  deviceLabel: '',
-  title: '',
-  phenomenon: '',
-  faultAt: 0,
-  reportedAt: 0,
-  deadlines: [],
-};
 
 // ── E-mail ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -480,8 +475,8 @@ function isWebUrl(url: string): boolean {
 }
 
 function subjectOf(n: Notification, lang: Lang): string {
-  const single = n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
-  if (!single) return n.items.length === 0 ? heading(n.event, EMPTY, lang).replace(` ${EMPTY.number}`, '').trim() : digestHeading(n.items.length, lang);
+  const single = singleItem(n);
+  if (!single) return titleOf(n, lang);
   const wo = single.workOrder;
   const subject = `${heading(n.event, wo, lang)} · ${wo.siteName} · ${wo.deviceLabel}`;
   const prefix = n.level > 0 && n.event !== 'recovered' && n.event !== 'resolved' ? (lang === 'zh' ? `[第 ${n.level} 级升级] ` : `[Escalation ${n.level}] `) : '';
@@ -563,7 +558,7 @@ function htmlDigest(n: Notification, lang: Lang): string {
 /** E-mail of a notification: subject, plain text and HTML; in zh-CN the English follows the Chinese. */
 export function renderEmail(n: Notification): RenderedEmail {
   const langs = langsOf(n);
-  const single = n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
+  const single = singleItem(n);
   const textBlocks: string[][] = [];
   const htmlBlocks: string[] = [];
   for (const lang of langs) {
@@ -668,10 +663,10 @@ export function renderSms(n: Notification, segmentChars: number, maxSegments: nu
   const lang: Lang = n.language === 'zh-CN' ? 'zh' : 'en';
   const zh = lang === 'zh';
   const sep = zh ? '，' : ', ';
-  const single = n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
+  const single = singleItem(n);
   if (!single) {
     const numbers = n.items.map((i) => i.workOrder.number);
-    const title = n.items.length === 0 ? oneLine(heading(n.event, EMPTY, lang).replace(` ${EMPTY.number}`, '')) : zh ? `【工单汇总】${numbers.length} 个工单` : `[Digest] ${numbers.length} work orders`;
+    const title = n.items.length === 0 ? titleOf(n, lang) : zh ? `【工单汇总】${numbers.length} 个工单` : `[Digest] ${numbers.length} work orders`;
     let kept = numbers.length;
     const build = (k: number) => (k === 0 ? title : `${title}${zh ? '：' : ': '}${numbers.slice(0, k).join(zh ? '、' : ', ')}${k < numbers.length ? (zh ? `等` : ' and more') : ''}`);
     while (kept > 0 && smsLength(build(kept)) > capacity) kept -= 1;
@@ -772,8 +767,7 @@ function webhookTime(zone: string, at: number): WebhookTime {
 
 /** The webhook's JSON body: stable field names, every time as ISO-8601 UTC with the site-local text beside it. */
 export function renderWebhookBody(n: Notification): WebhookBody {
-  const single = n.items.length === 1 && n.event !== 'digest' ? n.items[0] : undefined;
-  const titleIn = (lang: Lang) => (single ? heading(n.event, single.workOrder, lang) : n.items.length === 0 ? heading(n.event, EMPTY, lang).replace(` ${EMPTY.number}`, '').trim() : digestHeading(n.items.length, lang));
+  const titleIn = (lang: Lang) => titleOf(n, lang);
   const items = n.items.map((item): WebhookItem => {
     const wo = item.workOrder;
     const z = wo.timeZone;
