@@ -130,9 +130,28 @@ describe('acknowledge links', () => {
     // A payload naming another work order, signed with nothing we know.
     const other = Buffer.from(Buffer.from(payload, 'base64url').toString().replace('"w":42', '"w":43')).toString('base64url');
     expect(verifyAckLink(secret, `${other}.${signature}`, now)).toMatchObject({ ok: false, reason: 'tampered' });
-    const flipped = signature.slice(0, -1) + (signature.endsWith('A') ? 'B' : 'A');
-    expect(verifyAckLink(secret, `${payload}.${flipped}`, now)).toMatchObject({ ok: false, reason: 'tampered' });
+    // Every one-character change of the signature, the last character's padding bits included.
+    for (let i = 0; i < signature.length; i++) {
+      const flipped = signature.slice(0, i) + (signature[i] === 'A' ? 'B' : 'A') + signature.slice(i + 1);
+      expect(verifyAckLink(secret, `${payload}.${flipped}`, now), `changed at ${i}`).toMatchObject({ ok: false, reason: 'tampered' });
+    }
     expect(verifyAckLink('another-secret-of-thirty-two-characters!', token, now)).toMatchObject({ ok: false, reason: 'tampered' });
     expect(verifyAckLink(secret, 'not-a-token', now)).toMatchObject({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('the README', () => {
+  it('its complete notify example is a valid configuration', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('**A complete example for one hospital**'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBeDefined();
+    const parsed = ConfigSchema.safeParse(parse(block!));
+    expect(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([]);
+    const notify = parsed.data!.notify;
+    expect(Object.values(notify.channels).map((c) => c.type).sort()).toEqual(['dingtalk', 'email', 'sms', 'webhook', 'wecom']);
+    expect(notify.rotations).toHaveLength(2);
   });
 });
