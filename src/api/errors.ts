@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ReservedTokenNameError, TokenNameTakenError } from '../auth/tokens.js';
 import { DeviceConflictError, UnknownSiteError } from '../kernel/device.js';
+import { NotifyError } from '../notify/service.js';
 import { SilenceConflictError } from '../silences/silence-service.js';
 import { WorkOrderError } from '../workorders/service.js';
 
@@ -51,6 +52,8 @@ const DOMAIN_ERRORS = [
   answer(ReservedTokenNameError, () => ({ status: 400, code: 'reserved_name' })),
   // Work-order errors carry their answer (not found, a transition the state machine refuses with the allowed actions, …).
   answer(WorkOrderError, (e) => ({ status: e.status, code: e.code, details: e.details })),
+  // Pushes: an override naming an unknown rotation or person (400), an unknown channel (404), an override id taken (409).
+  answer(NotifyError, (e) => ({ status: e.status, code: e.code })),
 ];
 
 function answerFor(error: Error): Answer | undefined {

@@ -11,7 +11,9 @@ import { deviceRoutes } from './devices.js';
 import { deviceCredentialRoutes } from './device-credentials.js';
 import { installErrorHandler } from './errors.js';
 import { healthRoutes } from './health.js';
+import { ackRoutes } from './ack.js';
 import { alertRoutes } from './alerts.js';
+import { notifyRoutes } from './notify.js';
 import { ruleRoutes } from './rules.js';
 import { DOCS_CSP, securityHeaders } from './security-headers.js';
 import { siteRoutes } from './sites.js';
@@ -21,7 +23,7 @@ import { workOrderRoutes } from './work-orders.js';
 
 /** The OpenAPI description: what the whole API is for and the conventions every route keeps. */
 export const API_DESCRIPTION = [
-  'Remote monitoring and predictive maintenance of hospital CT and MR scanners: sites and their scanners (with status, latest values, worst open alert, open work orders and the nearest forecast crossing), telemetry and device events, the alerts the rules raise, silences (maintenance windows), work orders with their response-time clocks and escalations, rule packs, rejected messages (dead letters), API tokens, health and metrics.',
+  'Remote monitoring and predictive maintenance of hospital CT and MR scanners: sites and their scanners (with status, latest values, worst open alert, open work orders and the nearest forecast crossing), telemetry and device events, the alerts the rules raise, silences (maintenance windows), work orders with their response-time clocks and escalations, who is on call and the delivery log of pushes (with the public acknowledge pages of the links in messages), rule packs, rejected messages (dead letters), API tokens, health and metrics.',
   '',
   'Authenticate with `Authorization: Bearer <token>`. Each route names the roles that may call it (admin, supervisor, engineer, hospital; see docs/permissions.md); a hospital token sees its own site only. No valid token: 401; too many failed authentications from one address: 429 with Retry-After; a role the route does not allow: 403.',
   '',
@@ -37,6 +39,8 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
     bodyLimit: 1024 * 1024,
     // Unique across restarts and engines: the audit trail and the log lines name requests by it.
     genReqId: () => randomUUID(),
+    // Acknowledge links carry a signed token in the path (/ack/<token>), longer than the router's default 100.
+    routerOptions: { maxParamLength: 600 },
     // Behind a reverse proxy, whose X-Forwarded-For names the client (the auth brake keys on it).
     ...(trustProxy !== undefined && trustProxy !== false && { trustProxy: typeof trustProxy === 'boolean' ? trustProxy : [...trustProxy] }),
   }).withTypeProvider<ZodTypeProvider>();
@@ -79,5 +83,9 @@ export async function buildApiServer(ctx: ApiContext): Promise<FastifyInstance> 
   await app.register(silenceRoutes, { ctx });
   await app.register(workOrderRoutes, { ctx });
   await app.register(tokenRoutes, { ctx });
+  if (ctx.notify) {
+    await app.register(notifyRoutes, { ctx });
+    await app.register(ackRoutes, { ctx });
+  }
   return app;
 }

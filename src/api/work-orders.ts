@@ -11,6 +11,7 @@ import { allowedActions, OPEN_STATES, STATE_LABELS, WORK_ORDER_ACTIONS, WORK_ORD
 import { CHANNEL_LABELS, CHANNELS, RESPONSE_MODES, SatisfactionSchema, WORK_ORDER_KINDS, type WorkOrder, type WorkOrderEvent } from '../workorders/types.js';
 import type { ApiContext, WorkOrderDesk } from './context.js';
 import { ErrorBody } from './errors.js';
+import { DeliveryView, workOrderDeliveries } from './notify.js';
 import { eitherStateOrStatus, IsoTime, list, stateFilter } from './schemas.js';
 import { iso, resolveTime, TimeParam } from './time-params.js';
 
@@ -96,7 +97,13 @@ const EventView = z.object({
   data: z.record(z.string(), z.unknown()).optional(),
 });
 
-const DetailView = WorkOrderView.extend({ timeline: z.array(EventView) });
+const DetailView = WorkOrderView.extend({
+  timeline: z.array(EventView),
+  notifications: z
+    .array(DeliveryView)
+    .optional()
+    .describe('the pushes of this work order, newest first, each with its attempts (the delivery log); for the service roles, when pushes are set up'),
+});
 
 /** Who may take each action (on top of seeing the work order's site). */
 export const ACTION_ROLES: Readonly<Record<WorkOrderAction, readonly Role[]>> = {
@@ -317,14 +324,20 @@ export const workOrderRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async
       config: { roles: EVERYONE },
       schema: {
         tags: ['work orders'],
-        summary: 'One work order (by id or number) with its clocks and timeline',
+        summary: 'One work order (by id or number) with its clocks, timeline and, for the service roles, its pushes',
         params: z.object({ id: z.string().min(1).describe('id or readable number (WO-202611-0042)') }),
         response: { 200: DetailView, 404: ErrorBody },
       },
     },
     async (request) => {
       const workOrder = await load(request, request.params.id);
-      return { ...workOrderView(service, workOrder, ctx.now()), timeline: (await service.timeline(workOrder.id)).map(eventView) };
+      // Who was called on which channel is the service's business, not the hospital's.
+      const notifications = ctx.notify && STAFF.includes(request.principal.role) ? await workOrderDeliveries(ctx.notify, workOrder.id) : undefined;
+      return {
+        ...workOrderView(service, workOrder, ctx.now()),
+        timeline: (await service.timeline(workOrder.id)).map(eventView),
+        ...(notifications && { notifications }),
+      };
     },
   );
 
