@@ -420,7 +420,10 @@ export class Notifier {
         continue;
       }
       const calling = CALLING_NOTICES.has(delivery.event as NoticeKind);
-      if (calling && !delivery.digest && !(await this.options.store.unacknowledged(f.id))) {
+      // Someone took it: the first call and the next levels are no longer wanted. A fault that got
+      // worse (or came back) after someone took it is still told to the first level.
+      const callsForAnOwner = delivery.level > 0 || delivery.event === 'opened';
+      if (calling && callsForAnOwner && !delivery.digest && !(await this.options.store.unacknowledged(f.id))) {
         this.counts.cancelled += 1;
         await this.settle(delivery, { status: 'cancelled', lastError: `acknowledged before it went out (${f.status})`, attempt: { outcome: 'cancelled', at: now, error: 'acknowledged' }, counted: false });
         continue;

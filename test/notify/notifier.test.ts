@@ -193,6 +193,21 @@ describe.each(DATABASES)('notifier on $title', ({ skip, dialect, target: makeTar
       expect(notifier.counters().cancelled).toBeGreaterThanOrEqual(2);
     });
 
+    it('a fault that gets worse after someone took it is told at the first level, and escalates no further', async () => {
+      const { hook, notifier, open, advance, side } = await setup();
+      const wo = await open('general');
+      await notifier.runOnce();
+      await side.service.transition(wo.number, { action: 'acknowledge' }, 'zhang');
+      advance(MIN);
+      await side.service.handleChange(alertChange({ grade: 'emergency', at: side.clock.now, transitions: [transition('escalated', { grade: 'emergency', ts: side.clock.now })] }), { key: 'worse' });
+      await notifier.runOnce();
+      await hook.waitFor(2);
+      expect([body(hook.requests[1]!).event, body(hook.requests[1]!).level, body(hook.requests[1]!).recipient.id, body(hook.requests[1]!).items[0]!.workOrder.grade]).toEqual(['escalated', 0, 'zhang', 'emergency']);
+      advance(60 * MIN);
+      await notifier.runOnce();
+      expect(hook.requests).toHaveLength(2);
+    });
+
     it('an acknowledgement racing the escalation step leaves no call after it', async () => {
       const { hook, notifier, open, advance, side, store } = await setup();
       const wo = await open('emergency');
