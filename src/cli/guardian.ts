@@ -78,6 +78,29 @@ async function main(argv: string[]): Promise<void> {
       await runDeviceCredentials(program.opts<{ config?: string }>().config, opts);
     });
 
+  const notify = program.command('notify').description('pushes: try a channel, see who is on call');
+  notify
+    .command('test')
+    .description('send a sample message (marked as a test) on one channel of notify.channels and print what the receiver answered; exit 0 delivered, 1 not')
+    .option('--channel <id>', 'the channel id')
+    .option('--to <person>', 'a person of notify.people (default: the first who uses the channel)')
+    .option('--config <file>', 'config file (as for start)')
+    .action(async (opts: { channel?: string; to?: string; config?: string }) => {
+      const { runNotifyTest } = await import('./notify.js');
+      process.exitCode = await runNotifyTest(opts.config ?? program.opts<{ config?: string }>().config, opts);
+    });
+  notify
+    .command('oncall')
+    .description('who is on call at a site per role, and the escalation chain of each grade (config rosters and the overrides made through the API)')
+    .option('--site <id>', 'the site id')
+    .option('--at <time>', 'ISO-8601 with a zone (default: now)')
+    .option('--grade <grade>', 'one grade: emergency, severe, general or minor (default: every grade)')
+    .option('--config <file>', 'config file (as for start)')
+    .action(async (opts: { site?: string; at?: string; grade?: string; config?: string }) => {
+      const { runNotifyOnCall } = await import('./notify.js');
+      process.exitCode = await runNotifyOnCall(opts.config ?? program.opts<{ config?: string }>().config, opts);
+    });
+
   const rules = program.command('rules').description('rule packs: what to watch and when to alert');
   rules
     .command('check')
