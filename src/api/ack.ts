@@ -214,7 +214,7 @@ export const ackRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
   app.get(
     '/ack/:token',
     {
-      config: { public: true },
+      config: { public: true, secretParams: ['token'] },
       schema: {
         tags: ['on call'],
         summary: 'The acknowledge page of a link in a message (HTML): shows the work order and an Acknowledge button; changes nothing',
@@ -228,7 +228,7 @@ export const ackRoutes: FastifyPluginAsyncZod<{ ctx: ApiContext }> = async (app,
   app.post(
     '/ack/:token',
     {
-      config: { public: true },
+      config: { public: true, secretParams: ['token'] },
       schema: {
         tags: ['on call'],
         summary: 'The Acknowledge button of a link (HTML answer): acknowledges the link’s work order as the link’s person, once',

@@ -51,6 +51,25 @@ function targetOfParams(params: unknown): string | undefined {
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
+/** The route's parameters without those that are credentials. */
+function withoutSecrets(params: unknown, secrets: readonly string[]): unknown {
+  if (secrets.length === 0 || typeof params !== 'object' || params === null) return params;
+  return Object.fromEntries(Object.entries(params).filter(([name]) => !secrets.includes(name)));
+}
+
+/** The URL with the values of credential path parameters replaced (as sent, and as decoded). */
+export function redactPath(url: string, params: unknown, secrets: readonly string[]): string {
+  if (secrets.length === 0 || typeof params !== 'object' || params === null) return url;
+  const q = url.indexOf('?');
+  let path = q < 0 ? url : url.slice(0, q);
+  for (const name of secrets) {
+    const value = (params as Record<string, unknown>)[name];
+    if (typeof value !== 'string' || value === '') continue;
+    for (const form of new Set([value, encodeURIComponent(value)])) path = path.split(form).join('[redacted]');
+  }
+  return q < 0 ? path : `${path}${url.slice(q)}`;
+}
+
 /** The id (or name) of what a POST created, read from its JSON answer; nothing else of the answer is kept. */
 function targetOfAnswer(payload: unknown): string | undefined {
   if (typeof payload !== 'string' || payload.length > 65_536 || !payload.startsWith('{')) return undefined;
@@ -152,7 +171,9 @@ export const auditPlugin = fp(
       recorded.add(request);
       try {
         const principal = request.principal ?? undefined;
-        const target = targetOfParams(request.params) ?? created.get(request);
+        const secrets = request.routeOptions.config?.secretParams ?? [];
+        const params = withoutSecrets(request.params, secrets);
+        const target = targetOfParams(params) ?? created.get(request);
         audit.record({
           at: options.now(),
           actor: principal?.name ?? 'anonymous',
@@ -160,7 +181,7 @@ export const auditPlugin = fp(
           address: request.ip,
           method: request.method,
           ...(request.routeOptions.url !== undefined && { route: request.routeOptions.url }),
-          url: redactUrl(request.url),
+          url: redactPath(redactUrl(request.url), request.params, secrets),
           ...(target !== undefined && { targetId: target }),
           status,
           requestId: String(request.id),

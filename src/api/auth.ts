@@ -16,6 +16,8 @@ declare module 'fastify' {
      * and a route without it is refused when it is registered.
      */
     roles?: readonly Role[];
+    /** Path parameters that are credentials themselves (an acknowledge link's token): never recorded in the audit trail. */
+    secretParams?: readonly string[];
   }
   interface FastifyRequest {
     /** The authenticated caller (set on every non-public route). */

@@ -49,6 +49,8 @@ describe('the audit plugin on its own', () => {
     app.patch('/things/:id', { config: { roles: ['engineer'] } }, async () => {
       throw new Error('boom');
     });
+    // A public route whose path parameter is a credential (an acknowledge link's token).
+    app.post('/ack/:token', { config: { public: true, secretParams: ['token'] } }, async (_request, reply) => reply.code(409).send({ error: 'used' }));
     app.put('/slow/:id', { config: { roles: ['engineer'] } }, async () => {
       await new Promise((r) => setTimeout(r, 300));
       return { done: true };
@@ -99,6 +101,14 @@ describe('the audit plugin on its own', () => {
     const all = JSON.stringify(recorded);
     for (const secret of ['hunter2', 'never-kept', 'rg_supersecret', 'abc123', 'k9']) expect(all).not.toContain(secret);
     expect(recorded[recorded.length - 1]!.url).toBe('/things?access_token=[redacted]&site=h1&api%5Fkey=[redacted]');
+  });
+
+  it('never records a path parameter that is a credential, as target or in the URL', async () => {
+    const token = 'eyJ3Ijo0Mn0.c2lnbmF0dXJl';
+    const { entry } = await send('POST', `/ack/${token}?lang=en`, 'anyone');
+    expect(entry).toMatchObject({ method: 'POST', route: '/ack/:token', url: '/ack/[redacted]?lang=en', status: 409 });
+    expect(entry!.targetId).toBeUndefined();
+    expect(JSON.stringify(recorded)).not.toContain('c2lnbmF0dXJl');
   });
 
   it('records a change whose caller left before the answer as 499', async () => {
