@@ -32,8 +32,12 @@ export interface RuleEngineOptions {
   readonly now?: () => number;
   readonly silences?: SilenceLookup;
   /**
-   * Samples are held this long (event time, per device) and evaluated in timestamp order, so
-   * samples arriving slightly out of order are evaluated as if they had not. 0 evaluates at once.
+   * The reorder tolerance (event time, per device). A device whose samples arrive in order — none
+   * older than the newest it had already sent — has them evaluated at once. A sample that arrives
+   * older than that newest one, by no more than the tolerance, shows that the device reorders: it
+   * is evaluated late itself (counted), and from then on the device's samples are held this long
+   * and evaluated in timestamp order, until it has been in order for `REORDER_CALM_MS` of its
+   * event time. A sample older than the tolerance is late either way. 0: never held.
    */
   readonly reorderMs?: number;
   /** The rule kinds' plugins (default: `RULE_KIND_PLUGINS`). */
@@ -45,6 +49,10 @@ export interface EngineStats {
   readonly evaluations: number;
   /** Samples older than what their device had already been evaluated on: windows take them, thresholds do not. */
   readonly lateSamples: number;
+  /** Times a device not holding its samples sent one out of order within the tolerance, and began holding them. */
+  readonly reorderHolds: number;
+  /** Devices whose samples are held for the reorder tolerance now. */
+  readonly holdingDevices: number;
   /** Anomaly deviations that did not persist long enough to alert. */
   readonly spikes: number;
   /**
@@ -59,6 +67,12 @@ type TransitionListener = (alert: EngineAlert, transitions: readonly AlertTransi
 
 /** An alert whose value alone changed is saved at least this often (wall time). */
 const LAZY_SAVE_MS = 60_000;
+
+/**
+ * A device that reordered samples within the tolerance holds its samples until it has sent this
+ * much event time in order since the last one; then they are evaluated at once again.
+ */
+export const REORDER_CALM_MS = 10 * 60_000;
 
 /** Flapping: more than this many state changes within the window holds notifications. */
 const FLAP: RuleTiming['flap'] = { windowMs: 3_600_000, maxTransitions: 6 };
@@ -109,10 +123,18 @@ interface DeviceTrack {
   readonly metrics: Map<string, MetricSeen>;
   /** Number of the batch being evaluated, to tell which metrics it reported. */
   batch: number;
-  /** Samples held for the reorder tolerance, in timestamp order. */
+  /** Samples waiting to be evaluated, in timestamp order: this call's, and those held for the reorder tolerance. */
   readonly held: HeldSamples;
+  /** The newest sample time seen from the device. */
   watermark: number;
+  /** The watermark before the current call of `onSamples`: what a sample must not be older than to be in order. */
+  before: number;
+  /** The newest sample time evaluated. */
   evaluatedTo: number;
+  /** Whether the device's samples are held for the reorder tolerance (it reordered lately). */
+  holding: boolean;
+  /** While holding: the watermark at which the device has been in order long enough to stop. */
+  holdUntil: number;
   /** What composite conditions read of this device (made once, not per evaluation). */
   readonly inputs: { latest(metric: string): number | undefined; firing(ruleId: string): boolean };
 }
@@ -143,7 +165,7 @@ export class RuleEngine {
   private readonly now: () => number;
   /** The engine's notion of now: the latest `tick`. Event time in replays, wall time live. */
   private clock = Number.NEGATIVE_INFINITY;
-  private readonly counters = { evaluations: 0, lateSamples: 0, spikes: 0, busyMs: 0 };
+  private readonly counters = { evaluations: 0, lateSamples: 0, reorderHolds: 0, holdingDevices: 0, spikes: 0, busyMs: 0 };
   /** What the kinds' steps see of the engine. */
   private readonly host: KindHost;
 
@@ -194,6 +216,8 @@ export class RuleEngine {
         track.metrics.set(l.metric, metricSeen(l.ts, l.value, now, 0));
         track.evaluatedTo = Math.max(track.evaluatedTo, l.ts);
       }
+      // What the store had was evaluated before the restart: a sample older than it is out of order.
+      track.watermark = Math.max(track.watermark, track.evaluatedTo);
       const newest = Math.max(...latest.map((l) => l.ts));
       track.metrics.set('any', metricSeen(newest, NaN, now, 0));
       const latestTs = new Map(latest.map((l) => [l.metric, l.ts]));
@@ -319,50 +343,64 @@ export class RuleEngine {
     }
   }
 
+  /**
+   * Each device's samples go through its buffer, which sorts them (arrival order among equal
+   * times): a call's samples are evaluated in timestamp order whatever order they came in. A
+   * device in order has its buffer emptied at the end of the call; one holding keeps what is not
+   * yet `reorderMs` behind its watermark, for out-of-order samples to join in their place.
+   */
   private samplesNow(samples: readonly Sample[]): void {
-    const reorderMs = this.options.reorderMs ?? 0;
-    if (reorderMs <= 0) {
-      const byDevice = new Map<string, Sample[]>();
-      for (const s of samples) {
-        const list = byDevice.get(s.deviceId);
-        if (list) list.push(s);
-        else byDevice.set(s.deviceId, [s]);
+    const reorderMs = Math.max(0, this.options.reorderMs ?? 0);
+    const touched = this.touched;
+    touched.clear();
+    // A message's samples come together: the device of the one before is usually this one's.
+    let lastId: string | undefined;
+    let lastTrack: DeviceTrack | undefined;
+    for (const s of samples) {
+      let track = s.deviceId === lastId ? lastTrack : this.devices.get(s.deviceId);
+      if (track === undefined) {
+        const device = this.options.registry.get(s.deviceId);
+        if (!device || this.rulesFor(device).none) continue;
+        track = this.track(s.deviceId);
       }
-      for (const [deviceId, deviceSamples] of byDevice) {
-        try {
-          const device = this.options.registry.get(deviceId);
-          if (device && !this.rulesFor(device).none) {
-            const sorted = deviceSamples.sort((a, b) => a.ts - b.ts);
-            this.evaluateDevice(device, sorted.length, (i) => sorted[i]!);
-          }
-        } catch (error) {
-          this.options.logger.error({ err: error, device: deviceId }, 'samples of a device could not be evaluated');
-        }
-      }
-    } else {
-      // Straight into each device's reorder buffer, then release what is due per device touched.
-      const touched = this.touched;
-      touched.clear();
-      // A message's samples come together: the device of the one before is usually this one's.
-      let lastId: string | undefined;
-      let lastTrack: DeviceTrack | undefined;
-      for (const s of samples) {
-        let track = s.deviceId === lastId ? lastTrack : this.devices.get(s.deviceId);
-        if (track === undefined) {
-          const device = this.options.registry.get(s.deviceId);
-          if (!device || this.rulesFor(device).none) continue;
-          track = this.track(s.deviceId);
-        }
-        lastId = s.deviceId;
-        lastTrack = track;
-        track.held.add(s.metric, s.ts, s.value);
-        if (s.ts > track.watermark) track.watermark = s.ts;
+      if (track !== lastTrack && !touched.has(track)) {
+        track.before = track.watermark;
         touched.add(track);
       }
-      for (const track of touched) this.releaseDevice(track, track.watermark - reorderMs);
-      touched.clear();
+      lastId = s.deviceId;
+      lastTrack = track;
+      // Older than what the device sent before this call (equal times are not): it reorders. Within
+      // the tolerance, holding puts such samples in their place from now on; beyond it, holding
+      // would not have helped.
+      const behind = track.before - s.ts;
+      if (behind > 0 && behind <= reorderMs) this.reordered(track);
+      track.held.add(s.metric, s.ts, s.value);
+      if (s.ts > track.watermark) track.watermark = s.ts;
     }
+    for (const track of touched) {
+      if (track.holding && track.watermark >= track.holdUntil) this.stopHolding(track);
+      // Holding, what is not newer than the samples already evaluated goes at once too: waiting
+      // cannot put it in its place any more (such samples are late, or of an evaluated time).
+      this.releaseDevice(track, track.holding ? Math.max(track.watermark - reorderMs, track.evaluatedTo) : track.watermark);
+    }
+    touched.clear();
     if (this.saves.urgent) this.saves.schedule();
+  }
+
+  /** A device sent a sample out of order within the tolerance: it holds its samples, for `REORDER_CALM_MS` from its newest. */
+  private reordered(track: DeviceTrack): void {
+    if (!track.holding) {
+      track.holding = true;
+      this.counters.reorderHolds += 1;
+      this.counters.holdingDevices += 1;
+      this.options.logger.debug({ device: track.deviceId }, 'samples arrived out of order; holding them for the reorder tolerance');
+    }
+    track.holdUntil = track.before + REORDER_CALM_MS;
+  }
+
+  private stopHolding(track: DeviceTrack): void {
+    track.holding = false;
+    this.counters.holdingDevices -= 1;
   }
 
   private eventsNow(events: readonly DeviceEvent[]): void {
@@ -390,6 +428,8 @@ export class RuleEngine {
     for (const device of this.options.registry.list()) {
       try {
         const track = this.devices.get(device.id);
+        // Only a holding device keeps samples between calls: those the tolerance behind the clock
+        // go, so the last samples of a device that falls silent are not held until it speaks again.
         if (reorderMs > 0 && track && track.held.length > 0) this.release(device, track, this.clock - reorderMs);
         for (const target of this.rulesFor(device).ticking) {
           try {
@@ -409,8 +449,10 @@ export class RuleEngine {
   private releaseDevice(track: DeviceTrack, upTo: number): void {
     try {
       const device = this.options.registry.get(track.deviceId);
-      if (!device || this.rulesFor(device).none) track.held.clear();
-      else this.release(device, track, upTo);
+      if (!device || this.rulesFor(device).none) {
+        track.held.clear();
+        if (track.holding) this.stopHolding(track);
+      } else this.release(device, track, upTo);
     } catch (error) {
       this.options.logger.error({ err: error, device: track.deviceId }, 'samples of a device could not be evaluated');
     }
@@ -446,7 +488,9 @@ export class RuleEngine {
         latest: (metric: string) => metrics.get(metric)?.value,
         firing: (ruleId: string) => this.alerts.get(alertKey(deviceId, ruleId))?.record.state === 'firing',
       };
-      this.devices.set(deviceId, (track = { deviceId, metrics, batch: 0, held: new HeldSamples(), watermark: Number.NEGATIVE_INFINITY, evaluatedTo: Number.NEGATIVE_INFINITY, inputs }));
+      const none = Number.NEGATIVE_INFINITY;
+      track = { deviceId, metrics, batch: 0, held: new HeldSamples(), watermark: none, before: none, evaluatedTo: none, holding: false, holdUntil: none, inputs };
+      this.devices.set(deviceId, track);
     }
     return track;
   }

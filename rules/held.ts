@@ -1,8 +1,10 @@
 /**
- * The reorder buffer of one device: samples held for the reorder tolerance, in timestamp order
- * (arrival order among equal times), kept as columns — times, values, metric names — rather
- * than the sample objects. At ingest rates a device holds a couple of seconds of samples; held
- * as objects they would all outlive the young generation and become old-generation garbage.
+ * The reorder buffer of one device: its samples waiting to be evaluated, in timestamp order
+ * (arrival order among equal times) — those of the batch being taken in, which are evaluated in
+ * that order, and, while the device reorders, those held for the reorder tolerance. Kept as
+ * columns — times, values, metric names — rather than the sample objects: at ingest rates a
+ * holding device keeps a couple of seconds of samples; held as objects they would all outlive the
+ * young generation and become old-generation garbage.
  *
  * Released samples leave from the front by moving `start`; the columns are compacted only when
  * the end reaches their capacity, so a release does not shift what stays.
