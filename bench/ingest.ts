@@ -228,9 +228,10 @@ async function runOurs(target: 'sqlite' | 'influx', mqttUrl: string | undefined,
     cpu = window.end(published.sent, published.cpuSeconds);
     return published;
   });
-  // The engine holds the newest samples for its reorder tolerance (2 s) and releases them on its
-  // 1 s clock; settle returns ≥ 2 s after the last write, so one more tick evaluates them all
-  // (after the measured window: that idle second is not part of the CPU figures).
+  // In-order devices are evaluated as their samples are stored; a device seen out of order holds
+  // its newest samples for the reorder tolerance (2 s) and the 1 s clock releases them, so one
+  // more tick evaluates them all (after the measured window: that idle second is not part of the
+  // CPU figures).
   await new Promise((r) => setTimeout(r, 1_100));
   const inStore = await countStored(guardian.telemetry);
   const ruleEvaluations = guardian.engine.stats().evaluations;

@@ -221,8 +221,12 @@ export const ConfigSchema = z
         /** Folder of rule packs (*.yaml); default: the packs shipped in rules/packs. */
         dir: z.string().optional(),
         /**
-         * Samples are held this long (per device, event time) so ones arriving slightly out of
-         * order are evaluated in timestamp order; alerts come this much later. 0 turns it off.
+         * How far out of order (per device, event time) a sample may arrive and still be evaluated in
+         * timestamp order. A device whose samples arrive in order has them evaluated at once. One that
+         * sends a sample older than its newest by up to this much has that sample counted late and its
+         * samples held this long from then on, in timestamp order, until it has been in order for 10
+         * minutes of its event time; its alerts come this much later meanwhile. Older samples are late
+         * either way. 0: never held, every out-of-order sample is late.
          */
         reorderTolerance: duration('2s'),
       })
