@@ -128,6 +128,8 @@ export class MqttCollector {
   private lastError: string | undefined;
   /** The connection whose acknowledgements are held until the spool commits. */
   private corked: MqttClient['stream'] | undefined;
+  /** The broker has granted the subscription on the current connection. */
+  private subscribed = false;
 
   constructor(private readonly options: MqttCollectorOptions) {}
 
@@ -136,8 +138,13 @@ export class MqttCollector {
     return this.lastMessageAt;
   }
 
+  /**
+   * Connected and subscribed: from here on the broker routes what is published to us. Between the
+   * broker's CONNACK and its SUBACK a message published to a session without the subscription yet
+   * is acknowledged to its publisher and dropped ("no matching subscribers").
+   */
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.subscribed && (this.client?.connected ?? false);
   }
 
   /**
@@ -197,8 +204,8 @@ export class MqttCollector {
       client.on('connect', (connack) => {
         this.attempts = 0;
         this.lastError = undefined;
-        metrics.mqttConnected.set(1);
-        logger.info({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
+        this.subscribed = false;
+        logger.debug({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, 'MQTT broker accepted the connection; subscribing');
         client.subscribe(topics, { qos: 1 }, (error, granted) => {
           const refused = refusedSubscriptions(topics, granted, error);
           if (error || refused.length > 0) {
@@ -212,11 +219,17 @@ export class MqttCollector {
             }
             return;
           }
+          // Said only now, with the subscription granted: whoever waits for this line (an operator,
+          // a script, the fault tests) or for readiness may publish at once and lose nothing.
+          this.subscribed = true;
+          metrics.mqttConnected.set(1);
+          logger.info({ url: redact(url), clientId, sessionPresent: connack.sessionPresent, topics }, this.connectedOnce ? 'reconnected to MQTT broker' : 'connected to MQTT broker');
           this.connectedOnce = true;
           settle();
         });
       });
       client.on('close', () => {
+        this.subscribed = false;
         metrics.mqttConnected.set(0);
         this.lastError = undefined;
         this.scheduleReconnect();
