@@ -188,7 +188,12 @@ export class MqttCollector {
       (pending ?? Promise.resolve())
         .then(() => (this.options.batcher.hasCapacity() ? undefined : this.options.batcher.waitForCapacity()))
         .then(
-          () => done(),
+          () => {
+            // Handled after a wait (a device registered by its first message), its samples were
+            // appended only now: the acknowledgement waits for the end-of-turn spool write too.
+            this.holdAcksUntilSpooled(client);
+            done();
+          },
           (error: unknown) => done(error as Error),
         );
     };

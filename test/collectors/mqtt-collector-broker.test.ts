@@ -7,12 +7,13 @@ import { IngestMetrics } from '../../collectors/ingest-metrics.js';
 import type { Ingestor } from '../../collectors/ingestor.js';
 import { MqttCollector } from '../../collectors/mqtt-collector.js';
 import { SampleBatcher } from '../../collectors/sample-batcher.js';
-import type { Spool } from '../../collectors/spool.js';
+import { Spool } from '../../collectors/spool.js';
 import type { Sample, TelemetryStore } from '../../src/kernel/ports/telemetry-store.js';
 import { capturedLogger, tempDir, waitFor } from '../helpers.js';
 import { hasCommand, MosquittoServer, needs } from '../support/servers.js';
 
 /** MQTT control packet types (the high nibble of the first byte). */
+const PUBACK = 4;
 const SUBSCRIBE = 8;
 
 /**
@@ -112,6 +113,21 @@ function packetCounter(counts: Map<number, number>): (chunk: Buffer) => void {
   };
 }
 
+/** A spool whose end-of-turn writes wait until the test lets them through. */
+class GatedSpool extends Spool {
+  private open = false;
+
+  override commit(): void {
+    if (this.open) super.commit();
+  }
+
+  /** Lets the held write, and every later one, go. */
+  letThrough(): void {
+    this.open = true;
+    super.commit();
+  }
+}
+
 const suite = needs('MQTT collector against a real Mosquitto', hasCommand('mosquitto'), 'no mosquitto binary on PATH');
 
 describe.skipIf(suite.skip)(suite.title, () => {
@@ -193,6 +209,38 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(said('connected to MQTT broker')).toBe(true);
       expect(relay.sent.get(SUBSCRIBE)).toBe(1);
     } finally {
+      await close();
+    }
+  });
+
+  it('acknowledges a message handled after a wait only once its samples are written to the spool', async () => {
+    const spool = new GatedSpool({ dir: join(dir.path, 'spool-late'), segmentBytes: 1 << 20, maxBytes: 1 << 30, fsyncIntervalMs: 0, logger: capturedLogger().logger });
+    let appended = false;
+    // As the ingestor does for a device's first message: it registers the device (a database
+    // write), and only then accepts the samples.
+    const registering = (batcher: SampleBatcher) =>
+      ({
+        handle: () =>
+          new Promise((resolve) => setTimeout(resolve, 20)).then(() => {
+            batcher.add('CT-LATE', [{ deviceId: 'CT-LATE', metric: 'tube_temp_c', ts: 1_764_000_000_000, value: 41.5 }]);
+            appended = true;
+          }),
+      }) as unknown as Ingestor;
+    const { relay, collector, close } = await collectorThroughRelay('late-ack', { ingestor: registering, spool });
+    const device = await mqtt.connectAsync(broker.url, { clientId: 'dev-CT-LATE', protocolVersion: 5 });
+    try {
+      await collector.start();
+      await device.publishAsync('guardian/hospital/CT-LATE/telemetry', '{"ts":1764000000000,"metrics":{"tube_temp_c":41.5}}', { qos: 1 });
+      await waitFor(() => appended, { what: 'the samples appended after the registration' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The spool has not written them yet: a crash now would lose a message the broker let go.
+      expect(spool.uncommitted).toBe(true);
+      expect(relay.sent.get(PUBACK) ?? 0).toBe(0);
+      spool.letThrough();
+      await waitFor(() => relay.sent.get(PUBACK) === 1, { timeoutMs: 5_000, what: 'the acknowledgement after the spool write' });
+    } finally {
+      spool.letThrough();
+      await device.endAsync();
       await close();
     }
   });
