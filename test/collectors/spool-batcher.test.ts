@@ -185,6 +185,53 @@ describe('sample batcher with a spool', () => {
       { numRuns: 15 },
     );
   });
+
+  it('releases a producer held back by a full spool once the store is back, however the spill ends (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), fc.boolean()), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 4, max: 40 }),
+        fc.integer({ min: 60, max: 3_000 }),
+        fc.integer({ min: 100, max: 2_000 }),
+        async (steps, concurrency, maxBuffered, maxBytes, segmentBytes) => {
+          const { dir, make } = spoolIn({ segmentBytes, maxBytes });
+          const store = new SwitchableStore(concurrency > 1 ? 3 : 0);
+          const batcher = new SampleBatcher(store as unknown as TelemetryStore, {
+            batchSize: 8,
+            flushIntervalMs: 5,
+            maxBuffered,
+            logger,
+            spool: make(),
+            maxConcurrentWrites: concurrency,
+            maxRetryDelayMs: 20,
+          });
+          let n = 0;
+          for (const [count, up] of steps) {
+            store.up = up;
+            for (let i = 0; i < count; i++) {
+              batcher.add('CT-1', message('CT-1', n++, 2));
+              // As the collector does: no acknowledgement, and so no next message, until there is room.
+              if (!batcher.hasCapacity()) {
+                setTimeout(() => (store.up = true), Math.random() * 30);
+                await Promise.race([
+                  batcher.waitForCapacity(),
+                  new Promise((_, reject) => setTimeout(() => reject(new Error(`producer never released (buffered ${batcher.buffered}, spilled ${batcher.spilled})`)), 3_000)),
+                ]);
+              }
+            }
+            await new Promise((r) => setTimeout(r, 3));
+          }
+          store.up = true;
+          await batcher.flush();
+          await batcher.close();
+          expect(store.points.size).toBe(n * 2);
+          expect(readdirSync(dir)).toEqual([]);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  }, 60_000);
 });
 
 describe('sample batcher without a spool', () => {
