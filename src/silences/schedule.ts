@@ -504,8 +504,9 @@ export function windowAtOrAfter(silence: Silence, ts: number): { start: number; 
 
 /**
  * The longest stretch in which the silence is in force without a gap, among those reaching past
- * `from` and starting before `until`; overlapping and touching windows are one. Stops at the first
- * stretch longer than `stopAbove`. Undefined when no window falls in that span.
+ * `from` and starting before `until`; overlapping and touching windows are one, and a stretch that
+ * starts before `until` is followed past it to its real end (as far as `windowAtOrAfter` looks).
+ * Stops at the first stretch longer than `stopAbove`. Undefined when no window falls in that span.
  */
 export function longestStretch(silence: Silence, from: number, until: number, stopAbove = Infinity): { start: number; end: number } | undefined {
   const c = compile(silence);
@@ -518,18 +519,22 @@ export function longestStretch(silence: Silence, from: number, until: number, st
   const keep = (stretch: Interval | undefined) => {
     if (stretch && stretch.end > from && (!best || stretch.end - stretch.start > best.end - best.start)) best = stretch;
   };
-  const lastDay = Math.min(localEpochDay(zone, until) + 1, sc.untilDay);
+  const untilDay = localEpochDay(zone, until);
+  const lastDay = Math.min(untilDay + MAX_SCAN_DAYS, sc.untilDay);
   // Windows come in start order, day by day; each either extends the stretch or starts the next.
   for (let day = Math.max(localEpochDay(zone, from) - sc.lookbackDays, sc.fromDay); day <= lastDay; day++) {
     for (const w of dayWindowsScanned(zone, sc, c.finishedAt, day)) {
-      if (w.start >= until) break;
       if (current && w.start <= current.end) current.end = Math.max(current.end, w.end);
       else {
         keep(current);
+        // A window starting at or after `until` only counts as part of a stretch begun before it.
+        if (w.start >= until) return best;
         current = { ...w };
       }
       if (current.end > from && current.end - current.start > stopAbove) return current;
     }
+    // Past `until`, the stretch is complete once no later day's window can reach it.
+    if (day > untilDay && current && (day + 1) * DAY - EARLIEST_LOCAL_MIDNIGHT_MS > current.end) break;
   }
   keep(current);
   return best;
