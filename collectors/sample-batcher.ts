@@ -18,7 +18,8 @@ export interface SampleBatcherOptions {
   /**
    * Store writes in flight at once (default 1). More overlaps the network round trips of a
    * remote store (InfluxDB) with ingest; batches may then complete out of order, which the
-   * stores' idempotent, timestamp-keyed writes allow.
+   * stores' idempotent, timestamp-keyed writes allow. Listeners still get the stored batches in
+   * the order the samples were accepted.
    */
   readonly maxConcurrentWrites?: number;
   /**
@@ -37,6 +38,8 @@ interface Run {
 
 /** A batch taken from the queue, with the spool segments its samples came from. */
 interface Batch {
+  /** Its place in acceptance order: listeners get batches in this order. */
+  readonly seq: number;
   readonly samples: SampleColumns;
   readonly runs: Run[];
 }
@@ -69,6 +72,11 @@ export class SampleBatcher {
   private inFlightSamples = 0;
   /** Batches whose write failed, sent again before anything newer. */
   private retries: Batch[] = [];
+  /** The next batch's place in acceptance order, and the next one the listeners are owed. */
+  private nextSeq = 0;
+  private nextToTell = 0;
+  /** Stored batches waiting for an earlier one before the listeners hear of them. */
+  private readonly storedAhead = new Map<number, { samples: SampleColumns; storedAt: number }>();
   private retrySamples = 0;
   private lastFailure: unknown;
   private retryDelayMs = 0;
@@ -298,7 +306,7 @@ export class SampleBatcher {
       left -= n;
       if (run.count === 0) this.runs.shift();
     }
-    return { samples, runs };
+    return { seq: this.nextSeq++, samples, runs };
   }
 
   /**
@@ -332,16 +340,28 @@ export class SampleBatcher {
     this.retryDelayMs = 0;
     this.options.metrics?.writeSeconds.observe((performance.now() - started) / 1000);
     for (const run of batch.runs) this.options.spool?.release(run.segment, run.count);
-    const storedAt = Date.now();
-    const stored = this.listeners.length > 0 ? batch.samples.toSamples() : [];
-    for (const listener of this.listeners) {
-      try {
-        listener(stored, storedAt);
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'stored-samples listener failed');
+    this.storedAhead.set(batch.seq, { samples: batch.samples, storedAt: Date.now() });
+    this.tellStored();
+    if (this.hasCapacity()) this.releaseWaiters();
+  }
+
+  /**
+   * Hands stored batches to the listeners in acceptance order: with several writes in flight a
+   * later batch may be stored first, and the rule engine would take its device's next samples for
+   * a reorder. A batch waits for the ones before it (at most the writes in flight).
+   */
+  private tellStored(): void {
+    for (let next = this.storedAhead.get(this.nextToTell); next; next = this.storedAhead.get(this.nextToTell)) {
+      this.storedAhead.delete(this.nextToTell++);
+      const stored = this.listeners.length > 0 ? next.samples.toSamples() : [];
+      for (const listener of this.listeners) {
+        try {
+          listener(stored, next.storedAt);
+        } catch (error) {
+          this.options.logger.error({ err: error }, 'stored-samples listener failed');
+        }
       }
     }
-    if (this.hasCapacity()) this.releaseWaiters();
   }
 
   private releaseWaiters(): void {
