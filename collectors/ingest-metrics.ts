@@ -86,7 +86,7 @@ export class IngestMetrics {
       registers,
     });
     this.writeErrors = new Counter({ name: 'guardian_store_write_errors_total', help: 'Failed telemetry store batch writes (retried)', registers });
-    this.mqttConnected = new Gauge({ name: 'guardian_mqtt_connected', help: '1 while the collector is connected to the broker', registers });
+    this.mqttConnected = new Gauge({ name: 'guardian_mqtt_connected', help: '1 while the collector is connected to the broker and its subscription is granted', registers });
     this.autoRegistered = new Counter({ name: 'guardian_devices_auto_registered_total', help: 'Devices registered on their first telemetry', registers });
     this.autoRegisterRefused = new Counter({
       name: 'guardian_devices_auto_register_refused_total',
